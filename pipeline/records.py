@@ -166,3 +166,21 @@ class AddressFeatures(NamedTuple):
 
     def as_dict(self) -> dict[str, float]:
         return dict(zip(FEATURE_NAMES, self.values))
+
+
+class AddressUpdate(NamedTuple):
+    """One address touched by one transfer, with its features right after the update.
+
+    The graph stage emits one per involved address (``role`` ``sender`` for ``from_address``,
+    ``receiver`` for ``to_address``); the rule engine evaluates rules on these, and the anomaly
+    scorer batches their ``features``. ``counterparty`` is the other side of the transfer.
+    ``counterparty_hops`` is the counterparty's watchlist hop distance as the graph stage knew it
+    (9 = none), so rules can see one hop further than the subject's own features.
+    """
+
+    address: str
+    role: str
+    counterparty: str
+    transfer: Transfer
+    features: AddressFeatures
+    counterparty_hops: int = 9
