@@ -1,0 +1,218 @@
+"""One address's sliding-window state: entries in event-time order plus running aggregates.
+
+Why this shape: features are read after every touch, so they must be O(1) to read; recomputing
+over the window would cost O(window) per transfer. Each touch appends one small tuple to a list
+sorted by timestamp and adds itself to running aggregates; eviction walks two heads forward (one
+for the long window, one for the short window, which is always a suffix of the long one) and
+subtracts what it passes. A block that arrives late (within the allowed lateness) is inserted at
+its sorted position, so it expires at ``ts + window`` like any other entry.
+
+A list with head indices, compacted when half dead, is used rather than a ``deque``: an empty
+deque costs ~600 bytes and there is one state per active address.
+
+Lookalike counterparties (address poisoning: a vanity address copying the first and last
+characters of a real counterparty) are counted with an index ``prefix4 + suffix4 -> distinct
+counterparties``: a counterparty is a lookalike when its group holds at least two.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+IN, OUT, APPROVE, PERMISSION, FAILED = 0, 1, 2, 3, 4
+FLAG_ZERO, FLAG_DUST = 1, 2
+
+# entry: (ts, code, counterparty, usd, flags, cycles)
+Entry = tuple[int, int, str, float, int, int]
+
+
+def _ts(entry: Entry) -> int:
+    return entry[0]
+
+
+class AddrState:
+    """Windowed aggregates of one address. Slotted: millions of these may be alive at once."""
+
+    __slots__ = (
+        "entries", "head", "shead", "last_ts",
+        "n_in", "n_out", "usd_in", "usd_out", "d_in", "d_out", "zero_in", "dust_in", "cycles",
+        "approvals", "perms", "cps", "groups", "look",
+        "s_cps", "fan_in", "fan_out", "failed",
+        "last_in_ts", "pt_delay", "pt_at",
+    )
+
+    def __init__(self) -> None:
+        self.entries: list[Entry] = []
+        self.head = 0  # first entry inside the long window
+        self.shead = 0  # first entry inside the short window
+        self.last_ts = 0
+        self.n_in = self.n_out = self.d_in = self.d_out = 0
+        self.usd_in = self.usd_out = 0.0
+        self.zero_in = self.dust_in = self.cycles = self.approvals = self.perms = 0
+        self.cps: dict[str, list[int]] = {}  # long window: counterparty -> [n_in, n_out]
+        self.groups: dict[str, int] = {}  # prefix4+suffix4 -> distinct counterparties
+        self.look = 0
+        self.s_cps: dict[str, list[int]] = {}  # short window: counterparty -> [n_in, n_out]
+        self.fan_in = self.fan_out = self.failed = 0
+        self.last_in_ts = -1
+        self.pt_delay = 0.0
+        self.pt_at = -1
+
+    def __getstate__(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __setstate__(self, state: tuple) -> None:
+        for name, value in zip(self.__slots__, state):
+            setattr(self, name, value)
+
+    # -- updates ------------------------------------------------------------------------------
+
+    def add(self, entry: Entry) -> None:
+        """Insert ``entry`` at its event-time position and add it to the aggregates."""
+        entries = self.entries
+        ts = entry[0]
+        if not entries or entries[-1][0] <= ts:
+            entries.append(entry)
+            in_short = True
+        else:  # late block: keep the list sorted so it expires at its own time
+            pos = bisect_right(entries, ts, lo=self.head, key=_ts)
+            entries.insert(pos, entry)
+            in_short = pos >= self.shead
+            if not in_short:
+                self.shead += 1
+        self._long(entry, 1)
+        if in_short:
+            self._short(entry, 1)
+        code = entry[1]
+        if code == IN:
+            if ts > self.last_in_ts:
+                self.last_in_ts = ts
+        elif code == OUT and 0 <= self.last_in_ts <= ts:
+            self.pt_delay = (ts - self.last_in_ts) / 1000.0
+            self.pt_at = ts
+
+    def evict(self, long_cutoff: int, short_cutoff: int) -> None:
+        """Expire entries at or before each cutoff (event time, ms)."""
+        entries = self.entries
+        n = len(entries)
+        i = self.shead
+        while i < n and entries[i][0] <= short_cutoff:
+            self._short(entries[i], -1)
+            i += 1
+        self.shead = i
+        i = self.head
+        while i < n and entries[i][0] <= long_cutoff:
+            self._long(entries[i], -1)
+            i += 1
+        self.head = i
+        if i > 32 and i * 2 > n:
+            del entries[:i]
+            self.head = 0
+            self.shead -= i
+        if self.n_in == 0:
+            self.usd_in = 0.0  # no float drift survives an empty window
+        if self.n_out == 0:
+            self.usd_out = 0.0
+
+    def _long(self, e: Entry, s: int) -> None:
+        code = e[1]
+        if code == IN or code == OUT:
+            cp = e[2]
+            side = code  # 0 = in, 1 = out
+            if code == IN:
+                self.n_in += s
+                self.usd_in += s * e[3]
+                flags = e[4]
+                if flags:
+                    if flags & FLAG_ZERO:
+                        self.zero_in += s
+                    if flags & FLAG_DUST:
+                        self.dust_in += s
+            else:
+                self.n_out += s
+                self.usd_out += s * e[3]
+            self.cycles += s * e[5]
+            cps = self.cps
+            c = cps.get(cp)
+            if s > 0:
+                if c is None:
+                    c = cps[cp] = [0, 0]
+                    self._group(cp, 1)
+                if c[side] == 0:
+                    if side:
+                        self.d_out += 1
+                    else:
+                        self.d_in += 1
+                c[side] += 1
+            else:
+                c[side] -= 1
+                if c[side] == 0:
+                    if side:
+                        self.d_out -= 1
+                    else:
+                        self.d_in -= 1
+                    if c[1 - side] == 0:
+                        del cps[cp]
+                        self._group(cp, -1)
+        elif code == APPROVE:
+            self.approvals += s
+        elif code == PERMISSION:
+            self.perms += s
+
+    def _short(self, e: Entry, s: int) -> None:
+        code = e[1]
+        if code == IN or code == OUT:
+            cp = e[2]
+            cps = self.s_cps
+            c = cps.get(cp)
+            if c is None:
+                c = cps[cp] = [0, 0]
+            before = c[code]
+            c[code] = before + s
+            if before == 0 or before + s == 0:
+                if code:
+                    self.fan_out += s
+                else:
+                    self.fan_in += s
+            if c[0] == 0 and c[1] == 0:
+                del cps[cp]
+        elif code == FAILED:
+            self.failed += s
+
+    def _group(self, cp: str, s: int) -> None:
+        if len(cp) < 8:
+            return
+        key = cp[:4] + cp[-4:]
+        groups = self.groups
+        k = groups.get(key, 0)
+        if s > 0:
+            groups[key] = k + 1
+            if k == 1:
+                self.look += 2
+            elif k > 1:
+                self.look += 1
+        else:
+            if k <= 1:
+                groups.pop(key, None)
+            else:
+                groups[key] = k - 1
+            if k == 2:
+                self.look -= 2
+            elif k > 2:
+                self.look -= 1
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def pass_through(self, now: int, long_ms: int) -> tuple[float, float]:
+        """``(ratio, delay_s)``: share of USD inflow sent on, and the latest in->out delay.
+
+        The delay is capped at the long window and equals it when no outflow followed an
+        inflow inside the window, so "small delay" rules never fire on quiet addresses.
+        """
+        ratio = min(self.usd_out, self.usd_in) / self.usd_in if self.usd_in > 0.0 else 0.0
+        if self.pt_at >= 0 and now - self.pt_at < long_ms:
+            return ratio, self.pt_delay
+        return ratio, long_ms / 1000.0
+
+    def window_size(self) -> int:
+        return len(self.entries) - self.head

@@ -1,0 +1,187 @@
+"""Per-address risk features, one state object per address shard.
+
+The flow keys touches by shard (``routing.route``) and runs one :class:`ShardState` per key with
+``stateful_map``; every output depends only on the ordered touches of that shard, so results are
+the same with 1 or N workers.
+
+Feature definitions (refining the comments on ``records.FEATURE_NAMES``; "window" = long window,
+event time, ending at the address's latest event):
+
+* ``tx_in_count``/``tx_out_count``, ``usd_in``/``usd_out``: successful value movements
+  (``Kind.VALUE_MOVEMENTS``) received/sent, and their USD value (0 for unpriced tokens).
+* ``distinct_in``/``distinct_out``: distinct senders/receivers; ``fan_in_10m``/``fan_out_10m``
+  the same over the short window.
+* ``pass_through_ratio``: ``min(usd_out, usd_in) / usd_in`` over the window (0 without inflow).
+* ``pass_through_delay_s``: seconds from the latest inflow to the outflow that followed it, for
+  the latest such outflow in the window; the window length when there is none.
+* ``age_s``: since first seen, capped at the first-seen horizon (addresses quiet for longer are
+  forgotten: the map stays bounded). Every touch counts, not only value movements.
+* ``zero_value_in``: inbound value movements with ``amount_raw == 0``; ``dust_in``: inbound with
+  ``0 < amount_usd < dust_usd``.
+* ``lookalike_count``: counterparties in the window (either direction) sharing their first 4 and
+  last 4 base58 characters with another counterparty in the window.
+* ``cycle_count``: cycles of <= 4 hops closed (per the graph stage) by value movements this
+  address sent or received in the window.
+* ``watch_hops``/``exposure_score``: from the graph stage, for this address, right after the
+  transfer (0 = on a watchlist, 9 = none within ``max_hops``).
+* ``approvals_unlimited``: TRC20 approvals granted (as owner) with ``amount_raw >= 2**255``.
+  The spender's age is the spender's own ``age_s`` on its ``receiver`` update of the approval.
+* ``failed_out``: failed transactions sent, any kind, in the short window.
+* ``permission_changes``: successful permission updates sent in the window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.operators.address_state import (
+    APPROVE, FAILED, FLAG_DUST, FLAG_ZERO, IN, OUT, PERMISSION, AddrState,
+)
+from pipeline.operators.routing import SENDER, Touch
+from pipeline.operators.windows import UNLIMITED_ALLOWANCE, WindowConfig
+from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Kind
+
+log = logging.getLogger(__name__)
+
+_VALUE = Kind.VALUE_MOVEMENTS
+_APPROVE = Kind.TRC20_APPROVE
+_PERMISSION = Kind.PERMISSION_UPDATE
+
+FEATURE_COLUMNS: tuple[str, ...] = ("address", "ts", "block_number", *FEATURE_NAMES)
+
+
+class ShardState:
+    """Window state of every address of one shard, plus their first-seen times. Picklable.
+
+    Two ``OrderedDict`` keep addresses in order of last touch, so expiry pops from the front:
+    window states older than ``long + lateness`` (everything in them has expired) and first-seen
+    entries older than the horizon. Per-address entries are evicted when the address is touched.
+    Memory is therefore bounded by the window's content and the horizon's distinct addresses.
+    """
+
+    def __init__(self, config: WindowConfig | None = None) -> None:
+        self.config = config or WindowConfig()
+        self.clock = 0
+        self.states: OrderedDict[str, AddrState] = OrderedDict()
+        self.first_seen: OrderedDict[str, list[int]] = OrderedDict()  # address -> [first, last]
+        self.late = 0  # touches later than the allowed lateness (clamped, counted)
+
+    def process(self, touches: Iterable[Touch]) -> list[AddressUpdate]:
+        """Apply a batch of touches (in routing order) and return one update per touch."""
+        cfg = self.config
+        long_ms, short_ms, lateness = cfg.long_ms, cfg.short_ms, cfg.lateness_ms
+        horizon_s = cfg.horizon_ms / 1000.0
+        dust = cfg.dust_usd
+        states, first_seen = self.states, self.first_seen
+        out: list[AddressUpdate] = []
+        append = out.append
+        for role, t, facts in touches:
+            ts = t.ts
+            if ts > self.clock:
+                self.clock = ts
+            elif ts < self.clock - lateness:
+                ts = self.clock - lateness
+                self.late += 1
+            if role == SENDER:
+                addr, cp = t.from_address, t.to_address
+                hops, score, cp_hops = facts.from_hops, facts.from_score, facts.to_hops
+            else:
+                addr, cp = t.to_address, t.from_address
+                hops, score, cp_hops = facts.to_hops, facts.to_score, facts.from_hops
+
+            seen = first_seen.get(addr)
+            if seen is None:
+                seen = first_seen[addr] = [ts, ts]
+            else:
+                first_seen.move_to_end(addr)
+                if ts > seen[1]:
+                    seen[1] = ts
+                elif ts < seen[0]:
+                    seen[0] = ts
+            st = states.get(addr)
+            if st is None:
+                st = states[addr] = AddrState()
+            else:
+                states.move_to_end(addr)
+            now = ts if ts > st.last_ts else st.last_ts
+            st.last_ts = now
+
+            kind = t.kind
+            if not t.success:
+                if role == SENDER:
+                    st.add((ts, FAILED, cp, 0.0, 0, 0))
+            elif kind in _VALUE:
+                if role == SENDER:
+                    st.add((ts, OUT, cp, t.amount_usd, 0, facts.cycles))
+                else:
+                    usd = t.amount_usd
+                    flags = FLAG_ZERO if t.amount_raw == 0 else (FLAG_DUST if 0.0 < usd < dust else 0)
+                    st.add((ts, IN, cp, usd, flags, facts.cycles))
+            elif role == SENDER:
+                if kind == _APPROVE and t.amount_raw >= UNLIMITED_ALLOWANCE:
+                    st.add((ts, APPROVE, cp, 0.0, 0, 0))
+                elif kind == _PERMISSION:
+                    st.add((ts, PERMISSION, cp, 0.0, 0, 0))
+            st.evict(now - long_ms, now - short_ms)
+
+            ratio, delay = st.pass_through(now, long_ms)
+            age = (now - seen[0]) / 1000.0
+            values = (
+                float(st.n_in), float(st.n_out), st.usd_in, st.usd_out,
+                float(st.d_in), float(st.d_out), float(st.fan_in), float(st.fan_out),
+                ratio, delay, age if age < horizon_s else horizon_s,
+                float(st.zero_in), float(st.dust_in), float(st.look), float(st.cycles),
+                float(hops), score, float(st.approvals), float(st.failed), float(st.perms),
+            )
+            append(AddressUpdate(addr, role, cp, t, AddressFeatures(addr, t.ts, t.block_number, values),
+                                 cp_hops))
+        self.expire()
+        return out
+
+    def expire(self) -> None:
+        """Forget addresses whose whole window, or whose first-seen horizon, has passed."""
+        cfg = self.config
+        cutoff = self.clock - cfg.long_ms - cfg.lateness_ms
+        states = self.states
+        while states:
+            addr, st = next(iter(states.items()))
+            if st.last_ts > cutoff:
+                break
+            states.popitem(last=False)
+        cutoff = self.clock - cfg.horizon_ms
+        first_seen = self.first_seen
+        while first_seen:
+            addr, seen = next(iter(first_seen.items()))
+            if seen[1] > cutoff:
+                break
+            first_seen.popitem(last=False)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "addresses": len(self.states),
+            "first_seen": len(self.first_seen),
+            "entries": sum(st.window_size() for st in self.states.values()),
+            "late": self.late,
+        }
+
+
+def shard_step(state: ShardState | None, touches: list[Touch],
+               config: WindowConfig | None = None) -> tuple[ShardState, list[AddressUpdate]]:
+    """``stateful_map`` shape: ``(state, touches of one shard) -> (state, updates)``."""
+    if state is None:
+        state = ShardState(config)
+    return state, state.process(touches)
+
+
+def feature_rows(features: Iterable[AddressFeatures]) -> list[list[Any]]:
+    """Rows for the ClickHouse ``address_features`` table, in :data:`FEATURE_COLUMNS` order.
+
+    ``ts`` becomes a timezone-aware UTC ``datetime`` (``DateTime64(3, 'UTC')``), every feature a
+    float (``Float64``).
+    """
+    fromts = datetime.fromtimestamp
+    return [[f.address, fromts(f.ts / 1000.0, UTC), f.block_number, *f.values] for f in features]
