@@ -21,6 +21,7 @@ SUBJECT = encode_raw(bytes([0x41]) + bytes(range(1, 21)))
 COUNTERPARTY = encode_raw(bytes([0x41]) + bytes(range(101, 121)))
 CASE_TS = 1_714_000_000_000  # 2024-04-24, mainnet-era event time
 FEATURE_DEFAULTS = {name: 0.0 for name in FEATURE_NAMES} | {"watch_hops": 9.0, "age_s": 604_800.0}
+_PREFERRED_KINDS = (Kind.TRC20_TRANSFER, Kind.TRX)  # the default kind of a case: USDT first
 LIST_SEVERITIES = {"ofac": "critical", "sanctions": "critical", "blacklist": "high", "scam": "high"}
 
 
@@ -40,7 +41,7 @@ class CaseResult(NamedTuple):
 def build_update(rule: Rule, values: dict[str, Any]) -> AddressUpdate:
     """The AddressUpdate a case describes, with neutral defaults for what it does not name."""
     role = values.get("role", rule.roles[0])
-    kind = values.get("kind", rule.kinds[0])
+    kind = values.get("kind", next((k for k in _PREFERRED_KINDS if k in rule.kinds), rule.kinds[0]))
     address = values.get("address", SUBJECT)
     counterparty = values.get("counterparty", COUNTERPARTY)
     sender, receiver = (address, counterparty) if role == "sender" else (counterparty, address)
@@ -61,8 +62,8 @@ def build_update(rule: Rule, values: dict[str, Any]) -> AddressUpdate:
         symbol=values.get("symbol", "USDT" if is_token else "TRX"),
         decimals=values.get("decimals", 6),
         amount_raw=values.get("amount_raw", 0),
-        amount=values.get("amount", 0.0),
-        amount_usd=values.get("amount_usd", 0.0),
+        amount=float(values.get("amount", 0.0)),
+        amount_usd=float(values.get("amount_usd", 0.0)),
         success=values.get("success", True),
         result=values.get("result", "SUCCESS" if values.get("success", True) else "REVERT"),
         contract_type=values.get("contract_type", ""),
