@@ -1,0 +1,163 @@
+"""One settings object, validated once at start: defaults < TOML file < environment < flags.
+
+The TOML file (``--config FILE``, or ``tronrisk.toml`` in the working directory when present) has
+sections matching :class:`Settings`; environment variables are ``TRONRISK_<SECTION>_<KEY>``
+(e.g. ``TRONRISK_CLICKHOUSE_DSN``). An unknown key or a wrong type is one clear error naming the
+setting and where it came from. Nothing else in the package reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipeline.errors import ConfigError
+from pipeline.storage.clickhouse import DEFAULT_DSN, parse_dsn
+
+ENV_PREFIX = "TRONRISK_"
+
+
+@dataclass(frozen=True)
+class ClickHouseSettings:
+    dsn: str = DEFAULT_DSN
+    flush_rows: int = 50_000  # rows buffered before an insert
+    max_delay_ms: int = 500  # longest a row waits in the buffer
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    workers: int = 1  # Bytewax workers in this process
+    batch_blocks: int = 8  # blocks per source read when replaying as fast as possible
+    epoch_interval_s: float = 10.0  # how often Bytewax snapshots when recovery is on
+
+
+@dataclass(frozen=True)
+class PriceSettings:
+    trx_usd: float = 0.25  # USD value of one TRX, for USD volumes across tokens
+
+
+@dataclass(frozen=True)
+class Settings:
+    clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    prices: PriceSettings = field(default_factory=PriceSettings)
+    tokens: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # extra token registry entries
+    source: str = "defaults"  # where the settings came from, for messages
+
+    def validate(self) -> "Settings":
+        parse_dsn(self.clickhouse.dsn)
+        _positive("clickhouse.flush_rows", self.clickhouse.flush_rows)
+        _positive("clickhouse.max_delay_ms", self.clickhouse.max_delay_ms)
+        _positive("pipeline.workers", self.pipeline.workers)
+        _positive("pipeline.batch_blocks", self.pipeline.batch_blocks)
+        _positive("pipeline.epoch_interval_s", self.pipeline.epoch_interval_s)
+        if self.prices.trx_usd < 0:
+            raise ConfigError(f"prices.trx_usd: must be >= 0, got {self.prices.trx_usd}")
+        from pipeline.tron.tokens import TokenRegistry  # validates token entries
+
+        TokenRegistry.build(self.tokens, self.prices.trx_usd)
+        return self
+
+    def token_registry(self):  # noqa: ANN201 - avoids importing the registry at module load
+        from pipeline.tron.tokens import TokenRegistry
+
+        return TokenRegistry.build(self.tokens, self.prices.trx_usd)
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{name}: must be > 0, got {value}")
+
+
+_SECTIONS = {f.name: f for f in dataclasses.fields(Settings) if dataclasses.is_dataclass(f.default_factory)}  # type: ignore[arg-type]
+
+
+def _coerce(name: str, value: Any, target: type, origin: str) -> Any:
+    try:
+        if target is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if target is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        if target in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
+        return target(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} ({origin}): expected {target.__name__}, got {value!r}") from None
+
+
+def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(current)}
+    changes = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(f"{section_name}.{key} ({origin}): unknown setting; known: {', '.join(sorted(known))}")
+        target = type(getattr(current, key))
+        changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
+    return dataclasses.replace(current, **changes)
+
+
+def load_settings(config_file: str | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build and validate the settings; ``overrides`` are dotted names from command-line flags."""
+    settings = Settings()
+    env = os.environ if env is None else env
+    path = Path(config_file) if config_file else Path("tronrisk.toml")
+    origins = ["defaults"]
+    if config_file or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: {err}") from None
+        settings = _merge(settings, doc, str(path))
+        origins.append(str(path))
+    env_doc: dict[str, dict[str, str]] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX):].lower()
+        section, _, name = rest.partition("_")
+        if section not in _SECTIONS or not name:
+            raise ConfigError(f"{key} (environment): unknown setting; use {ENV_PREFIX}<SECTION>_<KEY> "
+                              f"with SECTION one of {', '.join(sorted(_SECTIONS))}")
+        env_doc.setdefault(section, {})[name] = value
+    if env_doc:
+        settings = _merge(settings, env_doc, "environment")
+        origins.append("environment")
+    flag_doc: dict[str, dict[str, Any]] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            section, _, name = dotted.partition(".")
+            flag_doc.setdefault(section, {})[name] = value
+    if flag_doc:
+        settings = _merge(settings, flag_doc, "command line")
+        origins.append("command line")
+    return dataclasses.replace(settings, source=" < ".join(origins)).validate()
+
+
+def _merge(settings: Settings, doc: Mapping[str, Any], origin: str) -> Settings:
+    changes: dict[str, Any] = {}
+    for section, values in doc.items():
+        if section == "tokens":
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"tokens ({origin}): expected a table of token entries")
+            changes["tokens"] = {**settings.tokens, **values}
+            continue
+        if section not in _SECTIONS:
+            raise ConfigError(f"[{section}] ({origin}): unknown section; known: "
+                              f"{', '.join(sorted([*_SECTIONS, 'tokens']))}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] ({origin}): expected a table")
+        changes[section] = _apply(section, getattr(settings, section), values, origin)
+    return dataclasses.replace(settings, **changes)

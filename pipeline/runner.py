@@ -1,0 +1,87 @@
+"""Run a replay end to end in this process: the piece ``run``, the main job and ``bench`` share.
+
+Errors raised inside Bytewax steps reach us wrapped in Bytewax's own exception types; the
+original :class:`PipelineError` is found on the cause chain and re-raised as it was, so the CLI
+can still print one clear line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pipeline.config import Settings
+from pipeline.errors import PipelineError
+from pipeline.flow import Analytics, FlowSpec, build_flow, run
+from pipeline.records import DecodedBlock
+from pipeline.sources.files import resolve_inputs
+from pipeline.sources.replay import ReplaySource
+from pipeline.summary import RunStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReplayResult:
+    stats: RunStats
+    seconds: float
+
+
+def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progress: bool = True,
+           analytics: Analytics | None = None, source_name: str = "replay") -> ReplayResult:
+    """Replay files through the full flow into ``settings.clickhouse.dsn``; blocks until done."""
+    resolve_inputs(list(paths))  # fail fast, in this thread, on a missing file
+    stats = RunStats()
+    bar = _progress_bar() if progress else None
+
+    def on_block(block: DecodedBlock) -> None:
+        stats.blocks += 1
+        stats.transactions += block.block.tx_count
+        stats.records += len(block.transfers)
+        stats.dead_letters += len(block.dead_letters)
+        if bar is not None:
+            bar.update(1)
+            if stats.blocks % 20 == 0:
+                elapsed = max(time.monotonic() - started, 1e-9)
+                bar.set_postfix_str(f"{stats.transactions / elapsed:,.0f} tx/s", refresh=False)
+
+    spec = FlowSpec(
+        source=ReplaySource(tuple(paths), source_name, speed, settings.pipeline.batch_blocks),
+        dsn=settings.clickhouse.dsn,
+        tokens=settings.token_registry(),
+        flush_rows=settings.clickhouse.flush_rows,
+        max_delay_s=settings.clickhouse.max_delay_ms / 1000.0,
+        analytics=analytics,
+        on_block=on_block,
+        on_commit=stats.on_commit,
+    )
+    started = time.monotonic()
+    try:
+        run(build_flow(spec), workers=settings.pipeline.workers)
+    except Exception as err:  # noqa: BLE001 - unwrap Bytewax's wrapper to our own error
+        cause = find_pipeline_error(err)
+        if cause is not None:
+            raise cause from None
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return ReplayResult(stats, time.monotonic() - started)
+
+
+def find_pipeline_error(err: BaseException | None) -> PipelineError | None:
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, PipelineError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _progress_bar():  # noqa: ANN202
+    from tqdm import tqdm
+
+    return tqdm(unit=" blocks", desc="replay", dynamic_ncols=True, mininterval=0.5)

@@ -1,0 +1,72 @@
+"""Bytewax sink writing ``(table, rows)`` items to ClickHouse through one partition.
+
+chDB is one engine per process and one process per data directory, so every write of a multi-worker
+or multi-process dataflow goes through this single partition, owned by one worker. With a server
+DSN the same holds and costs little: inserts are large batches, the expensive work happens upstream.
+
+The partition flushes whenever a batch is big or old enough, and always before a snapshot, so a
+resumed dataflow never skips rows it had buffered: outputs are at-least-once and the tables
+deduplicate (see :mod:`pipeline.sinks.writer`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
+
+from pipeline.sinks.writer import ClickHouseWriter
+from pipeline.storage.clickhouse import open_storage
+
+log = logging.getLogger(__name__)
+
+TableRows = tuple[str, list[tuple]]
+PART = "clickhouse"
+
+
+@dataclass(frozen=True)
+class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
+    """Write ``(PART, (table, rows))`` items; ``on_commit`` observes rows committed per table."""
+
+    dsn: str
+    flush_rows: int = 50_000
+    max_delay_s: float = 0.5
+    on_commit: Callable[[dict[str, int]], None] | None = field(default=None, compare=False)
+
+    def list_parts(self) -> list[str]:
+        return [PART]
+
+    def part_fn(self, item_key: str) -> int:
+        return 0
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> "_ClickHousePartition":
+        client, dsn = open_storage(self.dsn)
+        writer = ClickHouseWriter(client, dsn.database, self.flush_rows, self.max_delay_s,
+                                  on_commit=self.on_commit)
+        return _ClickHousePartition(client, writer)
+
+
+class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
+    def __init__(self, client: Any, writer: ClickHouseWriter) -> None:
+        self._client = client
+        self._writer = writer
+
+    def write_batch(self, values: list[TableRows]) -> None:
+        for table, rows in values:
+            self._writer.add(table, rows)
+        if self._writer.due():
+            self._writer.flush()
+
+    def snapshot(self) -> None:
+        self._writer.flush()  # everything before this snapshot is stored before it is recorded
+        return None
+
+    def close(self) -> None:
+        started = time.monotonic()
+        self._writer.flush()
+        log.debug("final flush took %.3f s", time.monotonic() - started)
+        self._client.close()

@@ -1,0 +1,115 @@
+"""Batched, retrying ClickHouse writer: the ``add`` + ``flush`` contract behind the Bytewax sink.
+
+Rows are buffered per table and inserted thousands at a time. Each flushed batch gets one
+``insert_deduplication_token`` that is reused on every retry of that batch, so an insert that
+succeeded on the server but whose answer was lost is not written twice. Replays of the same
+input are made idempotent by the tables themselves (deterministic ids, ReplacingMergeTree).
+
+Checkpoints (last committed block per source) are written only after the data of that block:
+a checkpoint never claims more than is stored.
+
+When ClickHouse is down, ``flush`` retries with exponential backoff and says what it is waiting
+for; while it waits the dataflow waits too (backpressure), so memory stays bounded by one batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.errors import StorageError
+from pipeline.sinks.rows import COLUMNS
+
+log = logging.getLogger(__name__)
+
+# Data tables first, checkpoints last: a crash between the two re-does work, never skips it.
+FLUSH_ORDER = ("blocks", "transfers", "address_features", "alerts", "minute_stats", "dead_letters",
+               "checkpoints")
+
+
+class ClickHouseWriter:
+    """Buffers rows per table; ``flush`` inserts them in ``FLUSH_ORDER``."""
+
+    def __init__(self, client: Any, database: str, flush_rows: int = 50_000, max_delay_s: float = 0.5,
+                 retry_budget_s: float = 300.0, on_commit: Callable[[dict[str, int]], None] | None = None,
+                 columns: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.client = client
+        self.database = database
+        self.flush_rows = flush_rows
+        self.max_delay_s = max_delay_s
+        self.retry_budget_s = retry_budget_s
+        self.on_commit = on_commit
+        self.columns = dict(COLUMNS, **(columns or {}))
+        self._buffers: dict[str, list[tuple]] = {}
+        self._pending = 0
+        self._last_flush = time.monotonic()
+        self.committed: dict[str, int] = {}
+
+    def add(self, table: str, rows: list[tuple]) -> None:
+        if table not in self.columns:
+            raise StorageError(f"no column list for table {table!r}")
+        if rows:
+            self._buffers.setdefault(table, []).extend(rows)
+            self._pending += len(rows)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def due(self) -> bool:
+        """Flush when a batch is big enough, or when the oldest row has waited ``max_delay_s``."""
+        return self._pending >= self.flush_rows or (
+            self._pending > 0 and time.monotonic() - self._last_flush >= self.max_delay_s)
+
+    def flush(self) -> dict[str, int]:
+        """Insert everything buffered; returns rows written per table."""
+        written: dict[str, int] = {}
+        try:
+            order = [t for t in FLUSH_ORDER if t in self._buffers] + [
+                t for t in self._buffers if t not in FLUSH_ORDER]
+            for table in order:
+                rows = self._buffers.get(table)
+                if rows:
+                    self._insert(table, rows)
+                    written[table] = len(rows)
+                    self.committed[table] = self.committed.get(table, 0) + len(rows)
+        finally:
+            # Only what was written is dropped; a failed table keeps its rows for the next try.
+            for table in written:
+                self._pending -= len(self._buffers.pop(table))
+            self._last_flush = time.monotonic()
+        if written and self.on_commit:
+            self.on_commit(written)
+        return written
+
+    def _insert(self, table: str, rows: list[tuple]) -> None:
+        token = uuid.uuid4().hex  # one token per batch, reused by every retry of it
+        delay, waited = 0.5, 0.0
+        while True:
+            try:
+                self.client.insert(f"{self.database}.{table}", rows, column_names=self.columns[table],
+                                   settings={"insert_deduplication_token": token, "async_insert": 0})
+                if waited:
+                    log.warning("ClickHouse is back: wrote %d rows to %s after %.0f s", len(rows), table, waited)
+                return
+            except Exception as err:  # noqa: BLE001 - classified below
+                message = str(err).splitlines()[0] if str(err) else type(err).__name__
+                if not _retryable(message) or waited >= self.retry_budget_s:
+                    raise StorageError(f"insert into {self.database}.{table} failed: {message}") from None
+                log.warning("waiting for ClickHouse (%s): %d rows for %s held, retry in %.1f s",
+                            message[:200], len(rows), table, delay)
+                time.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 30.0)
+
+
+_FATAL = ("Code: 60", "Code: 16", "Code: 47", "Code: 53", "Code: 62", "Code: 81", "UNKNOWN_TABLE",
+          "NO_SUCH_COLUMN", "TYPE_MISMATCH", "SYNTAX_ERROR", "Code: 6.", "Code: 27")
+
+
+def _retryable(message: str) -> bool:
+    """Schema and type errors will fail the same way forever; connection and load errors pass."""
+    return not any(code in message for code in _FATAL)
