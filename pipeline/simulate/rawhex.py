@@ -56,6 +56,21 @@ def _contract_head(contract_type: str) -> tuple[str, str]:
     return ("08" + varint(number) if number else ""), field_bytes("0a", url)
 
 
+@lru_cache(maxsize=1024)
+def contract_frame(contract_type: str, value_len: int, permission_id: int | None) -> tuple[str, str]:
+    """Everything of field 11 (``contract``) around a value of ``value_len`` bytes: ``(head, tail)``.
+
+    Lengths depend only on the contract type, the value's length and the permission id, so the
+    frame is computed once per combination and the hot path is two concatenations.
+    """
+    type_part, url_part = _contract_head(contract_type)
+    any_len = len(url_part) // 2 + 1 + len(varint(value_len)) // 2 + value_len
+    tail = "28" + varint(permission_id) if permission_id else ""
+    contract_len = len(type_part) // 2 + 1 + len(varint(any_len)) // 2 + any_len + len(tail) // 2
+    head = "5a" + varint(contract_len) + type_part + "12" + varint(any_len) + url_part + "12" + varint(value_len)
+    return head, tail
+
+
 def raw_hex(contract_type: str, value_hex: str, ref_block_bytes: str, ref_block_hash: str,
             expiration: int, timestamp: int | None, fee_limit: int | None = None,
             permission_id: int | None = None) -> str:

@@ -64,3 +64,11 @@ def test_varint_known_values() -> None:
     assert rawhex.varint(0) == "00"
     assert rawhex.varint(300) == "ac02"
     assert rawhex.varint(1714038912000) == "80e8b8a5f131"
+
+
+def test_contract_frame_equals_generic_encoding() -> None:
+    value = rawhex.transfer_value("41" + "11" * 20, "41" + "22" * 20, 10**12)
+    for pid in (None, 3):
+        head, tail = rawhex.contract_frame("TransferContract", len(value) // 2, pid)
+        generic = rawhex.raw_hex("TransferContract", value, "abcd", "00" * 8, 1, None, None, pid)
+        assert "0a02abcd2208" + "00" * 8 + "4001" + head + value + tail == generic
