@@ -46,14 +46,15 @@ class AddrState:
         self.head = 0  # first entry inside the long window
         self.shead = 0  # first entry inside the short window
         self.last_ts = 0
-        self.n_in = self.n_out = self.d_in = self.d_out = 0
+        # counters are floats: the feature vector is read after every touch, as floats
+        self.n_in = self.n_out = self.d_in = self.d_out = 0.0
         self.usd_in = self.usd_out = 0.0
-        self.zero_in = self.dust_in = self.cycles = self.approvals = self.perms = 0
+        self.zero_in = self.dust_in = self.cycles = self.approvals = self.perms = 0.0
         self.cps: dict[str, list[int]] = {}  # long window: counterparty -> [n_in, n_out]
         self.groups: dict[str, int] = {}  # prefix4+suffix4 -> distinct counterparties
-        self.look = 0
+        self.look = 0.0
         self.s_cps: dict[str, list[int]] = {}  # short window: counterparty -> [n_in, n_out]
-        self.fan_in = self.fan_out = self.failed = 0
+        self.fan_in = self.fan_out = self.failed = 0.0
         self.last_in_ts = -1
         self.pt_delay = 0.0
         self.pt_at = -1

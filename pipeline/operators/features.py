@@ -79,6 +79,7 @@ class ShardState:
         states, first_seen = self.states, self.first_seen
         out: list[AddressUpdate] = []
         append = out.append
+        new = tuple.__new__
         for role, t, facts in touches:
             ts = t.ts
             if ts > self.clock:
@@ -131,14 +132,14 @@ class ShardState:
             ratio, delay = st.pass_through(now, long_ms)
             age = (now - seen[0]) / 1000.0
             values = (
-                float(st.n_in), float(st.n_out), st.usd_in, st.usd_out,
-                float(st.d_in), float(st.d_out), float(st.fan_in), float(st.fan_out),
+                st.n_in, st.n_out, st.usd_in, st.usd_out, st.d_in, st.d_out, st.fan_in, st.fan_out,
                 ratio, delay, age if age < horizon_s else horizon_s,
-                float(st.zero_in), float(st.dust_in), float(st.look), float(st.cycles),
-                float(hops), score, float(st.approvals), float(st.failed), float(st.perms),
+                st.zero_in, st.dust_in, st.look, st.cycles,
+                float(hops), score, st.approvals, st.failed, st.perms,
             )
-            append(AddressUpdate(addr, role, cp, t, AddressFeatures(addr, t.ts, t.block_number, values),
-                                 cp_hops))
+            # tuple.__new__ skips the NamedTuple constructor frame: two records per touch
+            append(new(AddressUpdate, (addr, role, cp, t,
+                                       new(AddressFeatures, (addr, t.ts, t.block_number, values)), cp_hops)))
         self.expire()
         return out
 

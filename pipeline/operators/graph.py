@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import networkx as nx
@@ -60,21 +60,22 @@ Annotated = tuple[Transfer, GraphFacts]
 class GraphStage:
     """Windowed transfer graph with exposure and cycle facts. Picklable; bounded by the window.
 
-    ``watchlist`` is anything supporting ``address in watchlist`` (a ``WatchlistSet`` or a
-    frozenset); swap it with :meth:`set_watchlist` after a reload.
+    ``watchlist`` is any iterable of addresses (a ``WatchlistSet`` or a set), copied into a
+    frozenset; swap it with :meth:`set_watchlist` after a reload.
     """
 
-    def __init__(self, config: WindowConfig | None = None, watchlist: Container[str] = frozenset()) -> None:
+    def __init__(self, config: WindowConfig | None = None, watchlist: Iterable[str] = frozenset()) -> None:
         self.config = config or WindowConfig()
-        self.watchlist = watchlist
+        self.watchlist: frozenset[str] = frozenset(watchlist)
         self.graph = nx.DiGraph()
         self.clock = 0  # max event time seen, ms
         self._heap: list[tuple[int, str, str]] = []
         # address -> [hops, hops_until_ms, score, score_at_ms]; only for nodes in the graph
         self._exposure: dict[str, list] = {}
 
-    def set_watchlist(self, watchlist: Container[str]) -> None:
-        self.watchlist = watchlist
+    def set_watchlist(self, watchlist: Iterable[str]) -> None:
+        """Swap in a reloaded watchlist (kept as a frozenset: membership is the hot path)."""
+        self.watchlist = frozenset(watchlist)
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -124,7 +125,8 @@ class GraphStage:
         return hops, score
 
     def _read(self, u: str, v: str, now: int) -> GraphFacts:
-        if not self._exposure and not self.watchlist:
+        exp, watch = self._exposure, self.watchlist
+        if not (u in exp or v in exp or u in watch or v in watch):
             return NO_FACTS
         hu, su = self._get(u, now) if u else (NO_HOPS, 0.0)
         hv, sv = self._get(v, now) if v else (NO_HOPS, 0.0)
@@ -160,7 +162,8 @@ class GraphStage:
             cycles = 0
             if now > data["ts"]:
                 data["ts"] = now
-        if self._exposure or self.watchlist:
+        exp, watch = self._exposure, self.watchlist
+        if u in exp or v in exp or u in watch or v in watch:
             hu, su = self._get(u, now)
             hv, sv = self._get(v, now)
             if hu < cfg.max_hops and hv != 0:
@@ -246,7 +249,7 @@ class GraphStage:
 
 def graph_step(state: GraphStage | None, transfers: list[Transfer],
                config: WindowConfig | None = None,
-               watchlist: Container[str] = frozenset()) -> tuple[GraphStage, list[Annotated]]:
+               watchlist: Iterable[str] = frozenset()) -> tuple[GraphStage, list[Annotated]]:
     """``stateful_map`` shape: ``(state, batch) -> (state, annotated batch)``."""
     if state is None:
         state = GraphStage(config, watchlist)
