@@ -16,6 +16,7 @@ other rows of the same call (they join the ECDF); deterministic batching keeps r
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+_SCRATCH = ("U_l", "U_r", "U_skew", "O")  # pyod ECOD/COPOD per-call scratch, see __getstate__
 DETECTORS: tuple[str, ...] = ("iforest", "hbos", "ecod", "copod", "lof")
 DEFAULT_MAX_FIT_ROWS: dict[str, int | None] = {
     "iforest": None, "hbos": None, "ecod": 5000, "copod": 5000, "lof": 10000,
@@ -104,7 +106,20 @@ class DetectorAdapter:
         return np.asarray(self.estimator.decision_function(Z), dtype=np.float64)
 
     def __getstate__(self) -> dict[str, Any]:
-        # Training scores live in the card (as the calibration table); do not pickle them twice.
+        """Pickle only what scoring needs, so the artifact (and the version) is content-stable.
+
+        Training scores live in the card (as the calibration table). ECOD/COPOD keep per-call
+        scratch matrices (``U_l``, ``U_r``, ``U_skew``, ``O``) that ``decision_function``
+        overwrites on every call; left in, they would make the artifact bytes depend on the
+        last batch scored.
+        """
         state = self.__dict__.copy()
         state["_train_scores"] = None
+        est = state.get("estimator")
+        if est is not None and any(hasattr(est, a) for a in _SCRATCH):
+            est = copy.copy(est)
+            for a in _SCRATCH:
+                if hasattr(est, a):
+                    delattr(est, a)
+            state["estimator"] = est
         return state
