@@ -68,7 +68,7 @@ class _Compiler:
     def fail(self, node: Node, message: str) -> ExpressionError:
         return ExpressionError(message, node.line, node.column)
 
-    def compile(self, node: Node) -> _Value:
+    def visit(self, node: Node) -> _Value:
         if isinstance(node, Lit):
             t = BOOL if isinstance(node.value, bool) else STR if isinstance(node.value, str) else NUM
             return _Value(None, node.value, t)
@@ -100,7 +100,7 @@ class _Compiler:
         raise self.fail(node, f"unknown name {node.name!r}{_suggest(node.name, ALL_NAMES)}")
 
     def list_lit(self, node: ListLit) -> _Value:
-        items = [self.compile(item) for item in node.items]
+        items = [self.visit(item) for item in node.items]
         types = {v.type for v in items}
         if len(types) > 1:
             raise self.fail(node, f"list mixes types {', '.join(sorted(types))}")
@@ -123,7 +123,7 @@ class _Compiler:
                 str(spec.min_args) if spec.min_args == len(spec.args)
                 else f"{spec.min_args} to {len(spec.args)}")
             raise self.fail(node, f"{node.name}() takes {want} arguments, got {n}")
-        args = [self.compile(a) for a in node.args]
+        args = [self.visit(a) for a in node.args]
         for i, (arg, value) in enumerate(zip(node.args, args)):
             want = spec.args[min(i, len(spec.args) - 1)].rstrip("*")
             if value.type != want:
@@ -157,7 +157,7 @@ class _Compiler:
             raise self.fail(node, f"constant expression fails: {err}") from None
 
     def unary(self, node: Unary) -> _Value:
-        v = self.compile(node.operand)
+        v = self.visit(node.operand)
         want = BOOL if node.op == "not" else NUM
         if v.type != want:
             raise self.fail(node, f"'{node.op}' needs a {want} operand, got {v.type}")
@@ -170,7 +170,7 @@ class _Compiler:
     def boolean(self, node: Binary) -> _Value:
         parts = []
         for operand in _flatten(node, node.op):
-            v = self.compile(operand)
+            v = self.visit(operand)
             if v.type != BOOL:
                 raise self.fail(operand, f"'{node.op}' needs boolean operands, got {v.type}")
             parts.append(v)
@@ -184,7 +184,7 @@ class _Compiler:
         return _Value(_chain(fns, is_and), None, BOOL)
 
     def arith(self, node: Binary) -> _Value:
-        left, right = self.compile(node.left), self.compile(node.right)
+        left, right = self.visit(node.left), self.visit(node.right)
         for side, v in ((node.left, left), (node.right, right)):
             if v.type != NUM:
                 raise self.fail(side, f"'{node.op}' needs numbers, got {v.type}")
@@ -194,7 +194,7 @@ class _Compiler:
         return _Value(_binary_fn(op, left, right), None, NUM)
 
     def compare(self, node: Binary) -> _Value:
-        left, right = self.compile(node.left), self.compile(node.right)
+        left, right = self.visit(node.left), self.visit(node.right)
         op_text = node.op
         if op_text in ("in", "not in"):
             return self.membership(node, left, right)
@@ -269,7 +269,7 @@ def compile_expression(text: str, env: Env, want: str | None = BOOL) -> Compiled
     """Parse and compile ``text``; raises :class:`ExpressionError` (line/column in ``text``)."""
     node = parse(text)
     compiler = _Compiler(env)
-    value = compiler.compile(node)
+    value = compiler.visit(node)
     if want is not None and value.type != want:
         raise ExpressionError(f"condition must be a {want} expression, got {value.type}",
                               node.line, node.column)
