@@ -74,7 +74,8 @@ class ShardState:
         """Apply a batch of touches (in routing order) and return one update per touch."""
         cfg = self.config
         long_ms, short_ms, lateness = cfg.long_ms, cfg.short_ms, cfg.lateness_ms
-        horizon_s = cfg.horizon_ms / 1000.0
+        horizon_ms = cfg.horizon_ms
+        horizon_s = horizon_ms / 1000.0
         dust = cfg.dust_usd
         states, first_seen = self.states, self.first_seen
         out: list[AddressUpdate] = []
@@ -95,8 +96,9 @@ class ShardState:
                 hops, score, cp_hops = facts.to_hops, facts.to_score, facts.from_hops
 
             seen = first_seen.get(addr)
-            if seen is None:
+            if seen is None or seen[1] <= ts - horizon_ms:  # never seen, or quiet past the horizon
                 seen = first_seen[addr] = [ts, ts]
+                first_seen.move_to_end(addr)
             else:
                 first_seen.move_to_end(addr)
                 if ts > seen[1]:
