@@ -70,7 +70,7 @@ def rule_files(paths: Sequence[str | Path]) -> list[Path]:
         elif p.is_file():
             out.append(p)
         else:
-            raise RuleError(f"{p}: no such rule file or directory")
+            raise RuleSetError([f"{p}: no such rule file or directory"])
     return out
 
 
