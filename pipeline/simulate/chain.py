@@ -27,7 +27,7 @@ from pipeline.tron.address import base58_to_hex
 
 log = logging.getLogger(__name__)
 
-SANCTIONS_FILE = Path("/work/shared/data/lists/ofac_sdn_trx.txt")
+SANCTIONS_FILE = Path(__file__).with_name("ofac_sdn_trx.txt")  # copy of shared/data/lists, see NOTICE.md
 BLOCK_MS = 3_000
 BLOCKS_PER_HOUR = 1_200
 DEFAULT_RATE = 4.0  # episodes per typology per simulated hour

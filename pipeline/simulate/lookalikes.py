@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 POOL_PATH = Path(__file__).with_name("lookalikes.json")
 MATCH = 4  # characters matched at each end
-_MOD = 58**MATCH
 
 
 def shares_ends(a: str, b: str, n: int = MATCH) -> bool:
@@ -37,23 +36,25 @@ def shares_ends(a: str, b: str, n: int = MATCH) -> bool:
     return a != b and a[:n] == b[:n] and a[-n:] == b[-n:]
 
 
-def find_lookalike(target_raw21: bytes, rng: random.Random, max_tries: int = 200_000_000) -> str:
-    """Brute-force an address sharing ``MATCH`` leading and trailing chars with ``target``.
+def find_lookalike(target_raw21: bytes, rng: random.Random, match: int = MATCH,
+                   max_tries: int = 200_000_000) -> str:
+    """Brute-force an address sharing ``match`` leading and trailing chars with ``target``.
 
     The first 5 bytes (0x41 + 4 body bytes, ~40 bits) fix the first four base58 characters;
     the other 16 bytes are a counter, so each try is two SHA-256 calls and one modulo.
     """
     target = encode_raw(target_raw21)
-    want_tail = int.from_bytes(target_raw21 + _sha2(target_raw21)[:4], "big") % _MOD
+    mod = 58**match
+    want_tail = int.from_bytes(target_raw21 + _sha2(target_raw21)[:4], "big") % mod
     head = target_raw21[:5]
     base = rng.getrandbits(128)
     sha256 = hashlib.sha256
     for i in range(max_tries):
         body = head + ((base + i) & ((1 << 128) - 1)).to_bytes(16, "big")
         chk = sha256(sha256(body).digest()).digest()[:4]
-        if (int.from_bytes(body, "big") * 4294967296 + int.from_bytes(chk, "big")) % _MOD == want_tail:
+        if (int.from_bytes(body, "big") * 4294967296 + int.from_bytes(chk, "big")) % mod == want_tail:
             candidate = encode_raw(body)
-            if shares_ends(candidate, target):
+            if shares_ends(candidate, target, match):
                 return candidate
     raise RuntimeError(f"no lookalike for {target} in {max_tries} tries")
 
