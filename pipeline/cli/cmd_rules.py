@@ -15,14 +15,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import InputError
 from pipeline.rules.backtest import load_labels, offline_updates, run_backtest
 from pipeline.rules.cases import run_cases
 from pipeline.rules.engine import RuleSet
 from pipeline.rules.loader import RuleSetError, load_rules
-from pipeline.rules.names import Env, MemoryWatchlists
+from pipeline.rules.model import Rule
+from pipeline.rules.names import Env, MemoryWatchlists, Watchlists
 
 DEFAULT_PATHS = ["rules"]
+DEFAULT_LISTS = "rules/lists"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,24 +53,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="CSV or JSONL with address[,typology][,episode] of known-bad addresses")
     b.add_argument("--rules", nargs="+", default=DEFAULT_PATHS, metavar="PATH",
                    help="rule files or directories (default: rules)")
-    b.add_argument("--list", action="append", default=[], metavar="NAME=FILE",
-                   help="a watchlist for listed()/listed_on(): one base58 address per line "
-                        "(repeatable), e.g. ofac=shared/data/lists/ofac_sdn_trx.txt")
+    b.add_argument("--lists", default=DEFAULT_LISTS, metavar="DIR",
+                   help="watchlist directory for listed()/list_severity() and graph exposure "
+                        f"(default: {DEFAULT_LISTS}; '' for none)")
     b.set_defaults(func=cmd_backtest)
 
 
-def _load(paths: Sequence[str], env: Env) -> list:
+def _load(paths: Sequence[str], env: Env) -> list[Rule] | None:
+    """The compiled rules, or None after printing every problem (one per line) to stderr."""
     try:
         return load_rules(paths or DEFAULT_PATHS, env)
     except RuleSetError as err:
         for line in err.errors:
             print(line, file=sys.stderr)
         print(f"{len(err.errors)} problem(s) in rule files", file=sys.stderr)
-        raise SystemExit(1) from None
+        return None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     rules = _load(args.paths, Env())
+    if rules is None:
+        return 1
     enabled = sum(r.enabled for r in rules)
     print(f"ok: {len(rules)} rules ({enabled} enabled), "
           f"{sum(len(r.cases) for r in rules)} embedded test cases")
@@ -87,6 +92,8 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 def cmd_test(args: argparse.Namespace) -> int:
     env = Env()
     rules = _load(args.paths, env)
+    if rules is None:
+        return 1
     results = run_cases(rules, env)
     failed = [r for r in results if not r.ok]
     shown = failed if args.failures_only else results
@@ -103,18 +110,15 @@ def cmd_test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _watchlists(specs: Sequence[str]) -> MemoryWatchlists:
-    lists: dict[str, list[str]] = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise ConfigError(f"--list {spec!r}: expected NAME=FILE")
-        try:
-            lines = Path(path).read_text(encoding="utf-8").splitlines()
-        except OSError as err:
-            raise InputError(f"--list {name}: cannot read {path}: {err}") from None
-        lists[name] = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    return MemoryWatchlists(lists, {n: ("critical" if n in ("ofac", "sanctions") else "high") for n in lists})
+def _watchlists(directory: str) -> Watchlists:
+    """The watchlists of ``directory`` (pipeline.watchlists), or none when it is ''/absent."""
+    if not directory or not Path(directory).is_dir():
+        if directory and directory != DEFAULT_LISTS:
+            raise InputError(f"--lists {directory}: no such directory")
+        return MemoryWatchlists()
+    from pipeline.watchlists import load_watchlists
+
+    return load_watchlists(directory)
 
 
 def _pct(x: float | None) -> str:
@@ -122,10 +126,15 @@ def _pct(x: float | None) -> str:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    env = Env(_watchlists(args.list))
-    ruleset = RuleSet(_load(args.rules, env), env)
+    lists = _watchlists(args.lists)
+    env = Env(lists)
+    rules = _load(args.rules, env)
+    if rules is None:
+        return 1
+    ruleset = RuleSet(rules, env)
     labels = load_labels(args.labels) if args.labels else None
-    report = run_backtest(ruleset, offline_updates(args.input))
+    graph_watchlist = frozenset(lists) if not isinstance(lists, MemoryWatchlists) else frozenset()
+    report = run_backtest(ruleset, offline_updates(args.input, graph_watchlist))
     header = ["rule", "alerts", "subjects", "errors"] + (["precision"] if labels else [])
     rows = [[r["rule"], r["alerts"], r["subjects"], r["errors"]] + ([_pct(r["precision"])] if labels else [])
             for r in report.rule_rows(ruleset, labels)]

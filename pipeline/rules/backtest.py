@@ -147,7 +147,7 @@ def run_backtest(ruleset: RuleSet, batches: Iterable[list[AddressUpdate]]) -> Ba
     return report
 
 
-def offline_updates(input_path: str) -> Iterator[list[AddressUpdate]]:
+def offline_updates(input_path: str, watchlist: frozenset[str] | None = None) -> Iterator[list[AddressUpdate]]:
     """``pipeline.offline.iter_updates(input_path)``, or a clear error while it does not exist."""
     try:
         offline = importlib.import_module("pipeline.offline")
@@ -156,4 +156,4 @@ def offline_updates(input_path: str) -> Iterator[list[AddressUpdate]]:
         raise ConfigError(
             "rules backtest needs pipeline.offline.iter_updates (offline decode + features), "
             f"which is not available in this build: {err}") from None
-    return iter_updates(input_path)
+    return iter_updates(input_path, watchlist=watchlist)

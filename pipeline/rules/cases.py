@@ -22,7 +22,11 @@ COUNTERPARTY = encode_raw(bytes([0x41]) + bytes(range(101, 121)))
 CASE_TS = 1_714_000_000_000  # 2024-04-24, mainnet-era event time
 FEATURE_DEFAULTS = {name: 0.0 for name in FEATURE_NAMES} | {"watch_hops": 9.0, "age_s": 604_800.0}
 _PREFERRED_KINDS = (Kind.TRC20_TRANSFER, Kind.TRX)  # the default kind of a case: USDT first
-LIST_SEVERITIES = {"ofac": "critical", "sanctions": "critical", "blacklist": "high", "scam": "high"}
+
+def list_severity(name: str) -> str:
+    """Severity of a list named in a case: sanctions lists are critical, any other list high."""
+    return "critical" if name.startswith(("ofac", "sanction")) else "high"
+
 
 
 class CaseResult(NamedTuple):
@@ -89,7 +93,7 @@ def case_watchlists(case: Case, u: AddressUpdate) -> MemoryWatchlists:
     for key, names in case.lists.items():
         for name in names:
             by_list.setdefault(name, []).append(known.get(key, key))
-    return MemoryWatchlists(by_list, {n: LIST_SEVERITIES.get(n, "high") for n in by_list})
+    return MemoryWatchlists(by_list, {n: list_severity(n) for n in by_list})
 
 
 def run_case(rule: Rule, case: Case, env: Env) -> CaseResult:

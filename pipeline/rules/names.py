@@ -25,8 +25,8 @@ class Watchlists(Protocol):
         """Names of the lists (e.g. ``("ofac",)``) that contain ``address``; ``()`` if none."""
         ...
 
-    def severity_of(self, address: str) -> str:
-        """Highest severity among the lists containing ``address`` (``SEVERITIES``), or ``""``."""
+    def severity_of(self, address: str) -> str | None:
+        """Highest severity among the lists containing ``address`` (``SEVERITIES``); None or ""."""
         ...
 
 
@@ -186,7 +186,7 @@ FUNCTIONS: dict[str, Function] = {
         "address is on the named watchlist, e.g. listed_on(counterparty, 'ofac')",
     ),
     "list_severity": Function(
-        (STR,), 1, STR, lambda env, a: env.lists.severity_of(a), True,
+        (STR,), 1, STR, lambda env, a: env.lists.severity_of(a) or "", True,
         "highest severity of the lists containing the address, '' if none",
     ),
 }

@@ -1,0 +1,73 @@
+"""The ``rules`` subcommands through the real entry point (run_pipeline.main)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from run_pipeline import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def test_rules_test_passes_over_the_default_pack(capsys):
+    assert main(["rules", "test", str(ROOT / "rules")]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and "rules without cases" not in out
+    summary = out.strip().splitlines()[-1]
+    passed, total = summary.split()[0].split("/")
+    assert passed == total and int(total) >= 60
+
+
+def test_rules_validate_default_pack_and_every_typology_is_covered(capsys):
+    assert main(["rules", "validate", str(ROOT / "rules")]) == 0
+    assert capsys.readouterr().out.startswith("ok: ")
+    from pipeline.rules import load_rules
+    from pipeline.rules.model import TYPOLOGY_TAGS
+
+    rules = load_rules([ROOT / "rules"])
+    tags = {t for r in rules for t in r.tags}
+    assert set(TYPOLOGY_TAGS) | {"large_transfer", "blacklist", "failed_burst"} <= tags
+    for rule in rules:
+        assert rule.description and {c.expect for c in rule.cases} >= {"hit", "no_hit"}, rule.id
+
+
+def test_rules_validate_reports_each_problem_and_exits_1(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: x\n    title: X\n    description: D\n    tags: [cycle]\n"
+                   "    severity: high\n    condition: cycle_cnt > 1\n")
+    assert main(["rules", "validate", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:7: rule 'x': column 16: condition: unknown name 'cycle_cnt'; did you mean cycle_count?" in err
+
+
+def test_rules_test_fails_with_exit_1_and_points_at_the_case(tmp_path, capsys):
+    pack = tmp_path / "p.yaml"
+    pack.write_text("rules:\n  - id: x\n    title: X\n    description: D\n    tags: [cycle]\n"
+                    "    severity: high\n    condition: cycle_count > 1\n    tests:\n"
+                    "      - {name: wrong, input: {cycle_count: 1}, expect: hit}\n"
+                    "      - {name: right, input: {cycle_count: 2}, expect: hit}\n")
+    assert main(["rules", "test", str(pack)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and f"{pack}:9" in out and "1/2 cases passed" in out
+
+
+def test_rules_backtest_without_offline_support_is_one_clear_error(capsys):
+    if importlib.util.find_spec("pipeline.offline") is not None:
+        pytest.skip("pipeline.offline exists: covered by the end-to-end backtest test")
+    assert main(["rules", "backtest", "--input", str(SHARED / "tron")]) == 2
+    assert "rules backtest needs pipeline.offline.iter_updates" in capsys.readouterr().err
+
+
+def test_rules_backtest_end_to_end_on_real_blocks(capsys):
+    spec = importlib.util.find_spec("pipeline.offline")
+    if spec is None:
+        pytest.skip("pipeline.offline.iter_updates not in this build yet")
+    code = main(["rules", "backtest", "--input", str(SHARED / "tron" / "mainnet_block_61132092_hex.json"),
+                 "--rules", str(ROOT / "rules"), "--lists", str(ROOT / "rules" / "lists")])
+    assert code == 0
+    out = capsys.readouterr().out
+    updates = int(out.split()[0])
+    assert updates > 500  # 281 transactions, two sides each
+    assert "poisoning_zero_transfer_from" in out and "fan_in_burst" in out
