@@ -8,7 +8,7 @@ from pipeline.records import SEVERITIES, Alert
 from pipeline.rules import RuleWatcher, alert_id, load_ruleset, load_rules_text, reload_ruleset
 from pipeline.rules.cases import build_update
 from pipeline.rules.engine import RuleSet
-from pipeline.rules.names import Env, MemoryWatchlists
+from pipeline.rules.names import Env
 
 ROOT = Path(__file__).resolve().parents[2]
 OFAC_FILE = ROOT.parent / "shared" / "data" / "lists" / "ofac_sdn_trx.txt"
@@ -153,16 +153,22 @@ def test_watcher_reloads_changed_files_and_reports_broken_ones(tmp_path):
     assert watcher.ruleset.rule("fan_in").severity == "critical"
 
 
-def test_default_pack_on_real_mainnet_blocks_with_the_real_ofac_list(mainnet_updates):
-    ofac = [ln.strip() for ln in OFAC_FILE.read_text().splitlines() if ln.strip()]
-    rs = load_ruleset([ROOT / "rules"], MemoryWatchlists({"ofac": ofac}, {"ofac": "critical"}))
+def test_default_pack_on_real_mainnet_blocks_with_the_real_watchlists(mainnet_updates, tmp_path):
+    from pipeline.watchlists import load_watchlists
+
+    shipped = load_watchlists(ROOT / "rules" / "lists")  # the real OFAC list and its sidecar
+    rs = load_ruleset([ROOT / "rules"], shipped)
     alerts = rs.evaluate(mainnet_updates)
     assert sum(rs.errors.values()) == 0
     assert len(alerts) < len(mainnet_updates) // 20  # real traffic is mostly quiet
     for a in alerts:
         assert a.rule_id in {r.id for r in rs.enabled} and json.loads(a.details)["values"]
-    # Make one real counterparty "sanctioned": the direct-exposure rule must fire on its peer.
+    # Sanction one real counterparty in a list of our own: the direct-exposure rule must fire.
     target = next(u for u in mainnet_updates if u.transfer.kind == "trc20_transfer" and u.role == "receiver")
-    rs.set_watchlists(MemoryWatchlists({"ofac": [*ofac, target.counterparty]}))
-    hits = [a for a in rs.evaluate([target]) if a.rule_id == "sanctioned_direct"]
-    assert [(a.address, a.tx_id) for a in hits] == [(target.address, target.transfer.tx_id)]
+    (tmp_path / "test_sanctions.txt").write_text(OFAC_FILE.read_text() + target.counterparty + "\n")
+    (tmp_path / "test_sanctions.yaml").write_text("label: test sanctions\nseverity: critical\n")
+    (tmp_path / "scam.txt").write_text(target.address + "\n")
+    rs.set_watchlists(load_watchlists(tmp_path))
+    hits = {(a.rule_id, a.address) for a in rs.evaluate([target])}
+    assert ("sanctioned_direct", target.address) in hits
+    assert ("blacklist_interaction", target.address) not in hits  # its counterparty is sanctioned

@@ -1,9 +1,6 @@
 """The ``rules`` subcommands through the real entry point (run_pipeline.main)."""
 
-import importlib.util
 from pathlib import Path
-
-import pytest
 
 from run_pipeline import main
 
@@ -53,17 +50,7 @@ def test_rules_test_fails_with_exit_1_and_points_at_the_case(tmp_path, capsys):
     assert "FAIL" in out and f"{pack}:9" in out and "1/2 cases passed" in out
 
 
-def test_rules_backtest_without_offline_support_is_one_clear_error(capsys):
-    if importlib.util.find_spec("pipeline.offline") is not None:
-        pytest.skip("pipeline.offline exists: covered by the end-to-end backtest test")
-    assert main(["rules", "backtest", "--input", str(SHARED / "tron")]) == 2
-    assert "rules backtest needs pipeline.offline.iter_updates" in capsys.readouterr().err
-
-
 def test_rules_backtest_end_to_end_on_real_blocks(capsys):
-    spec = importlib.util.find_spec("pipeline.offline")
-    if spec is None:
-        pytest.skip("pipeline.offline.iter_updates not in this build yet")
     code = main(["rules", "backtest", "--input", str(SHARED / "tron" / "mainnet_block_61132092_hex.json"),
                  "--rules", str(ROOT / "rules"), "--lists", str(ROOT / "rules" / "lists")])
     assert code == 0
