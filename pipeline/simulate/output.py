@@ -11,6 +11,8 @@ import csv
 import gc
 import gzip
 import json
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,23 +40,46 @@ def prepare_dir(out: Path) -> Path:
 
 
 def write_blocks(path: Path, blocks: Iterable[dict[str, Any]], compresslevel: int = 3) -> int:
-    """Write one block per line, gzip-compressed deterministically; returns the block count."""
-    n = 0
-    buf: list[bytes] = []
-    size = 0
+    """Write one block per line, gzip-compressed deterministically; returns the block count.
+
+    Compression runs in a second thread (zlib releases the GIL), fed ~4 MB chunks in order
+    through a bounded queue, so generating and compressing overlap on two cores without changing
+    a byte of the output.
+    """
+    chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+    failure: list[BaseException] = []
+
+    def compress() -> None:
+        try:
+            with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                          compresslevel=compresslevel) as gz:
+                while (chunk := chunks.get()) is not None:
+                    gz.write(chunk)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(err)
+            while chunks.get() is not None:  # drain so the producer never blocks
+                pass
+
+    worker = threading.Thread(target=compress, name="gzip-writer", daemon=True)
+    worker.start()
+    n, size, buf = 0, 0, []
     dumps = orjson.dumps
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                                  compresslevel=compresslevel) as gz:
+    try:
         for block in blocks:
             line = dumps(block)
             buf.append(line)
             size += len(line)
             n += 1
             if size >= _FLUSH_BYTES:
-                gz.write(b"\n".join(buf) + b"\n")
+                chunks.put(b"\n".join(buf) + b"\n")
                 buf, size = [], 0
         if buf:
-            gz.write(b"\n".join(buf) + b"\n")
+            chunks.put(b"\n".join(buf) + b"\n")
+    finally:
+        chunks.put(None)
+        worker.join()
+    if failure:
+        raise InputError(f"{path}: cannot write ({failure[0]})") from failure[0]
     return n
 
 
