@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.simulate.chain import SimConfig, Simulator  # noqa: E402
-from pipeline.simulate.output import gc_paused  # noqa: E402
-from pipeline.simulate.run import simulate  # noqa: E402
+from pipeline.simulate.chain import SimConfig, Simulator
+from pipeline.simulate.output import gc_paused
+from pipeline.simulate.run import simulate
 
 
 def _timed(fn) -> tuple[float, float, object]:

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 
 from pipeline.simulate.chain import (
-    BLOCKS_PER_HOUR, DEFAULT_RATE, DEFAULT_START_HEIGHT, DEFAULT_START_TS, SANCTIONS_FILE, SimConfig, parse_rates,
+    BLOCKS_PER_HOUR,
+    DEFAULT_RATE,
+    DEFAULT_START_HEIGHT,
+    DEFAULT_START_TS,
+    SANCTIONS_FILE,
+    SimConfig,
+    parse_rates,
 )
 from pipeline.simulate.run import simulate
 from pipeline.simulate.typologies import TYPOLOGIES
@@ -56,15 +62,15 @@ def render_summary(meta: dict, out: Path) -> str:
     """A readable summary of a run: volume, speed, contract mix and the injected episodes."""
     tx, secs = meta["tx_count"], meta.get("elapsed_s", 0.0)
     lines = [
-        f"simulated {meta['blocks']} blocks ({meta['blocks'] * 3 / 60:.0f} min of chain), {tx:,} transactions "
-        f"in {secs:.1f} s ({tx / max(secs, 1e-9):,.0f} tx/s), seed {meta['seed']}, "
-        f"{'base58' if meta['visible'] else 'hex'} addresses",
+        (f"simulated {meta['blocks']} blocks ({meta['blocks'] * 3 / 60:.0f} min of chain), {tx:,} transactions "
+         f"in {secs:.1f} s ({tx / max(secs, 1e-9):,.0f} tx/s), seed {meta['seed']}, "
+         f"{'base58' if meta['visible'] else 'hex'} addresses"),
         f"  output: {out}/ (blocks.jsonl.gz, labels.csv, labelled_txs.csv, meta.json)",
         f"  failed transactions: {meta['failed_tx_count']:,} ({meta['failed_tx_count'] / max(tx, 1):.1%})",
         "  contract mix: " + ", ".join(f"{k.removesuffix('Contract')} {v / max(tx, 1):.1%}"
                                        for k, v in sorted(meta["contract_counts"].items(), key=lambda kv: -kv[1])),
-        f"  labelled: {meta['labelled_addresses']:,} addresses ({meta['labelled_address_share']:.2%} of "
-        f"{meta['addresses_seen']:,} seen), {meta['labelled_txs']:,} transactions",
+        (f"  labelled: {meta['labelled_addresses']:,} addresses ({meta['labelled_address_share']:.2%} of "
+         f"{meta['addresses_seen']:,} seen), {meta['labelled_txs']:,} transactions"),
         "  episodes: " + ", ".join(f"{k} {v}" for k, v in meta["typology_counts"].items()),
     ]
     return "\n".join(lines)

@@ -46,16 +46,14 @@ class AmlsimTx:
 
 def _open_csv(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     try:
-        fh = open(path, newline="")
+        with open(path, newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(f"{path}:1: missing columns {missing} (have {reader.fieldnames})")
+            yield from enumerate(reader, start=2)
     except OSError as err:
         raise InputError(f"{path}: cannot read ({err})") from err
-    with fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise InputError(f"{path}:1: missing columns {missing} (have {reader.fieldnames})")
-        for line, row in enumerate(reader, start=2):
-            yield line, row
 
 
 def read_amlsim(folder: Path) -> tuple[dict[str, bool], list[AmlsimTx]]:

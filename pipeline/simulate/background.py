@@ -19,7 +19,17 @@ import numpy as np
 
 from pipeline.simulate.population import OTHER_TRC20, TRC10_ASSETS, USDT_HEX, Population
 from pipeline.simulate.txbuild import (
-    APPROVE, CREATE, DELEGATE, FREEZE, MAX_UINT256, TRC10, TRC20, TRC20_FROM, TRX, UNDELEGATE, Intent,
+    APPROVE,
+    CREATE,
+    DELEGATE,
+    FREEZE,
+    MAX_UINT256,
+    TRC10,
+    TRC20,
+    TRC20_FROM,
+    TRX,
+    UNDELEGATE,
+    Intent,
 )
 
 # (kind, share); "usdt" and "trc20_other" are both TRC20 transfers, split for calibration.
