@@ -118,7 +118,7 @@ def import_amlsim(folder: Path, out_dir: Path, typology: str = "fan_in", per_blo
             block_id = f"{height:016x}" + hashlib.blake2b(f"amlsim:block:{height}".encode(), digest_size=24).hexdigest()
             yield {"blockID": block_id,
                    "block_header": {"raw_data": {"number": height, "txTrieRoot": "0" * 64,
-                                                 "witness_address": factory._a(addr("witness")),
+                                                 "witness_address": factory.address(addr("witness")),
                                                  "parentHash": parent, "version": 29, "timestamp": ts},
                                     "witness_signature": "0" * 130},
                    "transactions": body}

@@ -182,7 +182,7 @@ class Simulator:
                 "blockID": block_id,
                 "block_header": {
                     "raw_data": {"number": height, "txTrieRoot": ids.randbytes(32).hex(),
-                                 "witness_address": self.factory._a(witness), "parentHash": parent,
+                                 "witness_address": self.factory.address(witness), "parentHash": parent,
                                  "version": 29, "timestamp": ts},
                     "witness_signature": ids.randbytes(65).hex(),
                 },

@@ -28,6 +28,20 @@ def _with_progress(blocks: Iterator[dict[str, Any]], total: int, progress: bool 
         bar.close()
 
 
+def _by_typology(labels: list[tuple[str, str, str, str]],
+                 txs: list[tuple[str, str, str]]) -> dict[str, dict[str, int]]:
+    """Per typology: episodes, distinct labelled addresses and labelled transactions."""
+    out: dict[str, dict[str, Any]] = {}
+    for address, typology, episode, _ in labels:
+        entry = out.setdefault(typology, {"episodes": set(), "addresses": set(), "txs": 0})
+        entry["episodes"].add(episode)
+        entry["addresses"].add(address)
+    for _, typology, _ in txs:
+        out.setdefault(typology, {"episodes": set(), "addresses": set(), "txs": 0})["txs"] += 1
+    return {t: {"episodes": len(e["episodes"]), "addresses": len(e["addresses"]), "txs": e["txs"]}
+            for t, e in out.items()}
+
+
 def simulate(cfg: SimConfig, out_dir: Path, progress: bool | None = None) -> dict[str, Any]:
     """Generate ``cfg.blocks`` blocks into ``out_dir``; returns (and writes) the meta summary.
 
@@ -57,6 +71,7 @@ def simulate(cfg: SimConfig, out_dir: Path, progress: bool | None = None) -> dic
         "contract_counts": dict(sorted(sim.contract_counts().items())),
         "rates_per_hour": dict(sorted(cfg.rates.items())),
         "typology_counts": {t: n for t, n in sim.episode_counts.items() if n},
+        "labelled_by_typology": _by_typology(labels, sim.labelled_txs),
         "labelled_addresses": labelled_addresses,
         "labelled_txs": len(sim.labelled_txs),
         "addresses_seen": seen,

@@ -69,6 +69,10 @@ class TxFactory:
         self.ref_ts = 0
         self.block_ts = 0
 
+    def address(self, hex_address: str) -> str:
+        """An internal (hex) address in this factory's output form."""
+        return self._a(hex_address)
+
     def begin_block(self, block_ts: int, ref_bytes: str, ref_hash: str, ref_ts: int) -> None:
         """Set the block timestamp and reference block, and precompute the per-block hex pieces
         (the raw prefix, expirations and a pool of transaction timestamps with their varints)."""

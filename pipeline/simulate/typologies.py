@@ -34,6 +34,15 @@ class Ctx(NamedTuple):
     sanctioned: list[str]  # hex
     lookalikes: list[tuple[str, str]]  # (regular counterparty hex, lookalike hex)
 
+    def new(self) -> str:
+        """A fresh address for an episode; kept out of the background's newcomer ring so labelled
+        addresses do not also turn up in unrelated background transactions."""
+        return self.pop.fresh(remember=False)
+
+    def victim(self) -> str:
+        """An existing user drawn uniformly (not by activity), so no busy user is a serial victim."""
+        return self.pop.users[int(self.rng.random() * len(self.pop.users))]
+
 
 def usdt(rng: random.Random, lo: float, hi: float) -> int:
     """Log-uniform USDT amount between ``lo`` and ``hi`` whole dollars, in base units."""
@@ -45,23 +54,23 @@ def _pay(src: str, dst: str, amount: int, token: str = USDT_HEX) -> Intent:
 
 
 def fan_in(c: Ctx) -> Episode:
-    r, collector = c.rng, c.pop.fresh()
-    sources = [c.pop.fresh() for _ in range(r.randint(8, 14))]
+    r, collector = c.rng, c.new()
+    sources = [c.new() for _ in range(r.randint(8, 14))]
     steps: list[Step] = [(r.randint(0, 20), _pay(s, collector, usdt(r, 800, 9_900)), True) for s in sources]
     steps.append((24, _pay(collector, c.pop.exchange(r), usdt(r, 5_000, 50_000)), True))
     return Episode(steps, [(s, "source") for s in sources] + [(collector, "collector")])
 
 
 def fan_out(c: Ctx) -> Episode:
-    r, source = c.rng, c.pop.fresh()
-    recipients = [c.pop.fresh() for _ in range(r.randint(8, 14))]
+    r, source = c.rng, c.new()
+    recipients = [c.new() for _ in range(r.randint(8, 14))]
     steps: list[Step] = [(r.randint(0, 20), _pay(source, d, usdt(r, 500, 9_000)), True) for d in recipients]
     return Episode(steps, [(source, "source")] + [(d, "recipient") for d in recipients])
 
 
 def scatter_gather(c: Ctx) -> Episode:
-    r, origin, gatherer = c.rng, c.pop.fresh(), c.pop.fresh()
-    mids = [c.pop.fresh() for _ in range(r.randint(5, 10))]
+    r, origin, gatherer = c.rng, c.new(), c.new()
+    mids = [c.new() for _ in range(r.randint(5, 10))]
     steps: list[Step] = []
     for m in mids:
         amount = usdt(r, 2_000, 9_500)
@@ -72,9 +81,9 @@ def scatter_gather(c: Ctx) -> Episode:
 
 
 def gather_scatter(c: Ctx) -> Episode:
-    r, hub = c.rng, c.pop.fresh()
-    sources = [c.pop.fresh() for _ in range(r.randint(5, 10))]
-    sinks = [c.pop.fresh() for _ in range(r.randint(5, 10))]
+    r, hub = c.rng, c.new()
+    sources = [c.new() for _ in range(r.randint(5, 10))]
+    sinks = [c.new() for _ in range(r.randint(5, 10))]
     steps: list[Step] = [(r.randint(0, 10), _pay(s, hub, usdt(r, 1_000, 9_000)), True) for s in sources]
     steps += [(r.randint(14, 28), _pay(hub, d, usdt(r, 800, 7_000)), True) for d in sinks]
     return Episode(steps, [(s, "source") for s in sources] + [(hub, "hub")] + [(d, "recipient") for d in sinks])
@@ -82,7 +91,7 @@ def gather_scatter(c: Ctx) -> Episode:
 
 def cycle(c: Ctx) -> Episode:
     r = c.rng
-    members = [c.pop.fresh() for _ in range(r.randint(3, 6))]
+    members = [c.new() for _ in range(r.randint(3, 6))]
     token = "TRX" if r.random() < 0.3 else USDT_HEX
     amount = usdt(r, 3_000, 60_000) * (8 if token == "TRX" else 1)
     steps: list[Step] = []
@@ -93,10 +102,10 @@ def cycle(c: Ctx) -> Episode:
 
 
 def stack(c: Ctx) -> Episode:
-    r, origin, sink = c.rng, c.pop.fresh(), c.pop.fresh()
+    r, origin, sink = c.rng, c.new(), c.new()
     width = r.randint(3, 5)
-    layer1 = [c.pop.fresh() for _ in range(width)]
-    layer2 = [c.pop.fresh() for _ in range(width)]
+    layer1 = [c.new() for _ in range(width)]
+    layer2 = [c.new() for _ in range(width)]
     steps: list[Step] = []
     for a, b in zip(layer1, layer2):
         amount = usdt(r, 3_000, 20_000)
@@ -109,7 +118,7 @@ def stack(c: Ctx) -> Episode:
 
 def peel_chain(c: Ctx) -> Episode:
     r = c.rng
-    hops = [c.pop.fresh() for _ in range(r.randint(6, 10))]
+    hops = [c.new() for _ in range(r.randint(6, 10))]
     token = "TRX" if r.random() < 0.4 else USDT_HEX
     amount = usdt(r, 20_000, 200_000) * (8 if token == "TRX" else 1)
     steps: list[Step] = []
@@ -122,8 +131,8 @@ def peel_chain(c: Ctx) -> Episode:
 
 
 def mule_pass_through(c: Ctx) -> Episode:
-    r, source, exit_ = c.rng, c.pop.fresh(), c.pop.fresh()
-    mules = [c.pop.fresh() for _ in range(r.randint(3, 6))]
+    r, source, exit_ = c.rng, c.new(), c.new()
+    mules = [c.new() for _ in range(r.randint(3, 6))]
     steps: list[Step] = []
     for m in mules:
         t, amount = r.randint(0, 15), usdt(r, 1_000, 15_000)
@@ -137,7 +146,7 @@ def address_poisoning(c: Ctx) -> Episode:
     """A victim pays its regular counterparty; a lookalike (same 4+4 chars) then poisons its history."""
     r = c.rng
     regular, look = c.lookalikes[int(r.random() * len(c.lookalikes))]
-    victim, attacker = c.pop.user(r), c.pop.fresh(remember=False)
+    victim, attacker = c.victim(), c.new()
     paid = usdt(r, 200, 20_000)
     steps: list[Step] = [(0, _pay(victim, regular, paid), False), (1, _pay(victim, regular, paid // 2), False)]
     steps.append((r.randint(2, 4), Intent(TRC20_FROM, attacker, look, 0, USDT_HEX, src=victim), True))
@@ -152,11 +161,11 @@ def address_poisoning(c: Ctx) -> Episode:
 def approval_phishing(c: Ctx) -> Episode:
     """Unlimited approve to a fresh spender, then a transferFrom drain and dispersal."""
     r = c.rng
-    victim, spender, drain = c.pop.user(r), c.pop.fresh(), c.pop.fresh()
+    victim, spender, drain = c.victim(), c.new(), c.new()
     stolen = usdt(r, 1_000, 80_000)
     steps: list[Step] = [(0, Intent(APPROVE, victim, spender, MAX_UINT256, USDT_HEX), True),
                          (r.randint(3, 15), Intent(TRC20_FROM, spender, drain, stolen, USDT_HEX, src=victim), True)]
-    outs = [c.pop.fresh() for _ in range(r.randint(3, 5))]
+    outs = [c.new() for _ in range(r.randint(3, 5))]
     left = stolen
     for d in outs:
         part = left * r.randint(25, 45) // 100
@@ -171,8 +180,8 @@ def sanctioned_exposure(c: Ctx) -> Episode:
     """Funds from an OFAC-listed address reach a recipient directly or through 1-2 hops."""
     r = c.rng
     sanctioned = c.sanctioned[int(r.random() * len(c.sanctioned))]
-    hops = [c.pop.fresh() for _ in range(r.choice((0, 1, 1, 2)))]
-    recipient = c.pop.fresh()
+    hops = [c.new() for _ in range(r.choice((0, 1, 1, 2)))]
+    recipient = c.new()
     path = [sanctioned] + hops + [recipient]
     amount, steps = usdt(r, 2_000, 200_000), []
     for i in range(len(path) - 1):
@@ -185,8 +194,8 @@ def sanctioned_exposure(c: Ctx) -> Episode:
 def permission_takeover(c: Ctx) -> Episode:
     """AccountPermissionUpdate hands owner and active keys to a foreign address, then outflows."""
     r = c.rng
-    victim, controller = c.pop.user(r), c.pop.fresh(remember=False)
-    receivers = [c.pop.fresh() for _ in range(r.randint(2, 3))]
+    victim, controller = c.victim(), c.new()
+    receivers = [c.new() for _ in range(r.randint(2, 3))]
     steps: list[Step] = [(0, Intent(PERMISSION, victim, controller), True)]
     for d in receivers:
         steps.append((r.randint(2, 10), _pay(victim, d, usdt(r, 1_000, 50_000)), True))
