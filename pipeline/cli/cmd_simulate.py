@@ -62,7 +62,7 @@ def render_summary(meta: dict, out: Path) -> str:
     """A readable summary of a run: volume, speed, contract mix and the injected episodes."""
     tx, secs = meta["tx_count"], meta.get("elapsed_s", 0.0)
     lines = [
-        (f"simulated {meta['blocks']} blocks ({meta['blocks'] * 3 / 60:.0f} min of chain), {tx:,} transactions "
+        (f"simulated {meta['blocks']} blocks ({_span(meta['blocks'] * 3)} of chain), {tx:,} transactions "
          f"in {secs:.1f} s ({tx / max(secs, 1e-9):,.0f} tx/s), seed {meta['seed']}, "
          f"{'base58' if meta['visible'] else 'hex'} addresses"),
         f"  output: {out}/ (blocks.jsonl.gz, labels.csv, labelled_txs.csv, meta.json)",
@@ -71,6 +71,12 @@ def render_summary(meta: dict, out: Path) -> str:
                                        for k, v in sorted(meta["contract_counts"].items(), key=lambda kv: -kv[1])),
         (f"  labelled: {meta['labelled_addresses']:,} addresses ({meta['labelled_address_share']:.2%} of "
          f"{meta['addresses_seen']:,} seen), {meta['labelled_txs']:,} transactions"),
-        "  episodes: " + ", ".join(f"{k} {v}" for k, v in meta["typology_counts"].items()),
+        "  episodes: " + (", ".join(f"{k} {v}" for k, v in meta["typology_counts"].items()) or "none"),
     ]
     return "\n".join(lines)
+
+
+def _span(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
