@@ -1,7 +1,8 @@
 """Save and load fitted models: a joblib artifact plus a human-readable JSON model card.
 
 Layout: ``save(model, out_dir)`` writes ``out_dir/<name>-<version>/detector.joblib`` (the pickled
-detector adapter, nothing else) and ``card.json`` (everything needed to transform, calibrate,
+detector adapter, nothing else) and ``card.json`` (``versioned=False``: ``out_dir/<name>/``, the
+stable path a configuration names, replaced on retraining; the version is in the card) (everything needed to transform, calibrate,
 explain and watch drift, plus provenance). The version id is content-derived: the first 12 hex
 digits of sha256(artifact bytes + canonical card JSON without ``version``/``created_at``), so the
 same seed and data give the same version, and any change of either file is detected on load.
@@ -113,11 +114,15 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def save(model: AnomalyModel, out_dir: str | Path) -> Path:
-    """Write artifact + card under ``out_dir/<name>-<version>/`` and return that directory."""
+def save(model: AnomalyModel, out_dir: str | Path, *, versioned: bool = True) -> Path:
+    """Write artifact + card under ``out_dir/<name>-<version>/`` (or ``out_dir/<name>/``); return it.
+
+    The artifact is written before the card, so a reader racing a retrain sees either the old
+    card (whose version check then fails: one clear ModelError) or the complete new pair.
+    """
     version, artifact, card = fingerprint(model)
     card["created_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    target = Path(out_dir) / f"{model.name}-{version}"
+    target = Path(out_dir) / (f"{model.name}-{version}" if versioned else model.name)
     target.mkdir(parents=True, exist_ok=True)
     _write_atomic(target / ARTIFACT, artifact)
     _write_atomic(target / CARD, json.dumps(card, indent=1, allow_nan=False).encode() + b"\n")

@@ -62,14 +62,16 @@ class AnomalyScorer:
     """Score micro-batches of address updates with one or more models; raise alerts above threshold.
 
     ``threshold`` (calibrated 0-100) overrides every model's own; None keeps each model's card
-    threshold. ``drift``, when given, sees every scored matrix; drain its rows with
-    :meth:`take_drift_rows`.
+    threshold. Drift: unless ``drift_window_ms`` is None (or a ``drift`` monitor is given), a
+    :class:`DriftMonitor` over the first model's training bins sees every scored matrix, in
+    ``drift_window_ms`` event-time windows; drain its rows with :meth:`take_drift_rows`.
     """
 
     def __init__(self, models: Scorable | Sequence[Scorable], threshold: float | None = None,
                  batch_size: int = 512, *, top_k: int = 3,
                  bands: Sequence[tuple[float, str]] = SEVERITY_BANDS,
-                 drift: DriftMonitor | None = None, clock: Callable[[], int] = _wall_ms) -> None:
+                 drift: DriftMonitor | None = None, drift_window_ms: int | None = 3_600_000,
+                 clock: Callable[[], int] = _wall_ms) -> None:
         self.models: list[Scorable] = list(models) if isinstance(models, Sequence) else [models]
         if not self.models:
             raise ValueError("AnomalyScorer needs at least one model")
@@ -85,6 +87,9 @@ class AnomalyScorer:
         self.batch_size = int(batch_size)
         self.top_k = int(top_k)
         self.bands = tuple(bands)
+        reference = getattr(self.models[0], "drift", None)
+        if drift is None and drift_window_ms is not None and reference is not None:
+            drift = DriftMonitor(reference, self.models[0].version, window_ms=drift_window_ms)
         self.drift = drift
         self.clock = clock
         self._drift_rows: list[DriftRow] = []
@@ -104,23 +109,39 @@ class AnomalyScorer:
 
     def score_updates(self, updates: Sequence[AddressUpdate]) -> list[Alert]:
         """Alerts for the addresses in this micro-batch whose calibrated score reaches the threshold."""
-        rows = self.latest_per_address(updates)
+        return self.score_rows(self.latest_per_address(updates))[0]
+
+    def score_rows(self, rows: Sequence[AddressUpdate]) -> tuple[list[Alert], list[float]]:
+        """Score ``rows`` as given (no deduplication): alerts, and each row's calibrated score from
+        the FIRST model, in row order (what rule alerts combine into their risk score).
+
+        One ``score_batch`` call per model per ``batch_size`` rows. Every detector scores a row
+        independently of the other rows in its call, so results do not depend on batching.
+        """
         alerts: list[Alert] = []
+        primary: list[float] = []
         for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
+            chunk = list(rows[start:start + self.batch_size])
             X = np.array([u.features.values for u in chunk], dtype=np.float64)
             if self.drift is not None:
                 self._drift_rows += self.drift.observe(X, [u.features.ts for u in chunk])
-            for model, rule_id, version, threshold in self._rules:
+            for k, (model, rule_id, version, threshold) in enumerate(self._rules):
                 raw = model.score_batch(X)
                 scores = model.calibrate(raw)
+                if k == 0:
+                    primary += scores.tolist()
                 hits = np.flatnonzero(scores >= threshold)
                 if hits.size:
                     alerts += self._alerts(model, rule_id, version, chunk, X, raw, scores, hits)
-        return alerts
+        return alerts, primary
 
-    def take_drift_rows(self) -> list[DriftRow]:
-        """Drift rows of windows closed so far (for ClickHouse ``model_drift``); clears the buffer."""
+    def take_drift_rows(self, flush: bool = False) -> list[DriftRow]:
+        """Drift rows of windows closed so far (for ClickHouse ``model_drift``); clears the buffer.
+
+        ``flush=True`` also closes the current window (end of input).
+        """
+        if flush and self.drift is not None:
+            self._drift_rows += self.drift.flush()
         rows, self._drift_rows = self._drift_rows, []
         return rows
 

@@ -79,3 +79,21 @@ def test_ensemble_is_mean_of_calibrated_scores(train_X: np.ndarray) -> None:
     assert np.allclose(ens.score(X), expected)
     assert ens.classify(ens.score(X))[-len(outliers()[0]):].all()
     assert len(ens.version) == 12 and ens.version != Ensemble(members[:1]).version
+
+
+def test_scores_do_not_depend_on_the_batch(model: AnomalyModel) -> None:
+    X = np.vstack([normal_features(40, seed=6), outliers()[0]])
+    whole = model.score_batch(X)
+    one_by_one = np.concatenate([model.score_batch(X[i:i + 1]) for i in range(len(X))])
+    reversed_ = model.score_batch(X[::-1])[::-1]
+    assert np.allclose(whole, one_by_one, rtol=1e-12, atol=1e-12)
+    assert np.allclose(whole, reversed_, rtol=1e-12, atol=1e-12)
+
+
+def test_stable_directory_is_replaced_on_retrain(train_X: np.ndarray, tmp_path: Path) -> None:
+    first = AnomalyModel("hbos", seed=1).fit(train_X)
+    p1 = save(first, tmp_path, versioned=False)
+    second = AnomalyModel("hbos", seed=1).fit(train_X[:-5])
+    p2 = save(second, tmp_path, versioned=False)
+    assert p1 == p2 == tmp_path / "hbos"
+    assert load(p2).version == second.version != first.version

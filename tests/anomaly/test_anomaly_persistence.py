@@ -117,3 +117,22 @@ def test_edited_card_is_detected(saved: Path, tmp_path: Path) -> None:
     _edit_card(p, threshold=50.0)
     with pytest.raises(ModelError, match="corrupt or was modified"):
         load(p)
+
+
+@pytest.mark.parametrize("detector", ["ecod", "copod"])
+def test_ecdf_detectors_match_pyod_single_row_scores(detector: str, train_X: np.ndarray) -> None:
+    """Our batch-independent ECOD/COPOD scoring equals pyod's decision_function on one row."""
+    from pipeline.anomaly.detectors import DetectorAdapter
+
+    adapter = DetectorAdapter(detector).fit(train_X)
+    rows = train_X[:5] * 1.7
+    ours = adapter.decision(rows)
+    pyod_one = [adapter.estimator.decision_function(rows[i:i + 1])[0] for i in range(len(rows))]
+    assert np.allclose(ours, pyod_one, rtol=1e-9)
+    assert not hasattr(load_roundtrip(adapter).estimator, "X_train")  # not pickled twice
+
+
+def load_roundtrip(adapter: object) -> object:
+    import pickle
+
+    return pickle.loads(pickle.dumps(adapter))

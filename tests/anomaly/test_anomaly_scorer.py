@@ -117,3 +117,20 @@ def test_model_with_other_feature_list_is_refused(train_X: np.ndarray) -> None:
     other = AnomalyModel("hbos", feature_names=names).fit(train_X)
     with pytest.raises(ModelError, match="another feature list"):
         AnomalyScorer(other)
+
+
+def test_score_rows_returns_every_rows_score_in_order(model: CountingModel) -> None:
+    updates = _updates(30, seed=50)
+    alerts, scores = AnomalyScorer(model, threshold=95.0, batch_size=7).score_rows(updates)
+    expected = model.score(np.array([u.features.values for u in updates]))
+    assert np.allclose(scores, expected)
+    assert {a.address for a in alerts} == {u.address for u, s in zip(updates, scores) if s >= 95.0}
+
+
+def test_default_drift_monitor_flushes_at_the_end(model: CountingModel) -> None:
+    scorer = AnomalyScorer(model, drift_window_ms=60_000)
+    scorer.score_updates(_updates(12, seed=51, start_ts=0))
+    assert scorer.take_drift_rows() == []
+    rows = scorer.take_drift_rows(flush=True)
+    assert len(rows) == 20 and {r.n for r in rows} == {12} and rows[0].window_end - rows[0].window_start == 60_000
+    assert AnomalyScorer(model, drift_window_ms=None).drift is None
