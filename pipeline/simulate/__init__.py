@@ -9,9 +9,20 @@ format. Everything is deterministic by seed and never imports Bytewax.
 
 from __future__ import annotations
 
-from pipeline.simulate.amlsim import import_amlsim
-from pipeline.simulate.chain import SimConfig, Simulator, parse_rates
-from pipeline.simulate.run import simulate
-from pipeline.simulate.typologies import TYPOLOGIES
+from importlib import import_module
+from typing import Any
 
+# Resolved on first use, so ``python -m pipeline.simulate.lookalikes`` does not import the whole
+# simulator (and its own module) before running.
+_EXPORTS = {
+    "SimConfig": "pipeline.simulate.chain", "Simulator": "pipeline.simulate.chain",
+    "parse_rates": "pipeline.simulate.chain", "simulate": "pipeline.simulate.run",
+    "import_amlsim": "pipeline.simulate.amlsim", "TYPOLOGIES": "pipeline.simulate.typologies",
+}
 __all__ = ["TYPOLOGIES", "SimConfig", "Simulator", "import_amlsim", "parse_rates", "simulate"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
