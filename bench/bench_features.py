@@ -12,6 +12,7 @@ simulated span longer than the window (default 3 h of chain time).
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import resource
 import sys
@@ -20,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.operators.features import ShardState  # noqa: E402
-from pipeline.operators.graph import GraphStage  # noqa: E402
-from pipeline.operators.routing import route  # noqa: E402
-from pipeline.operators.windows import WindowConfig  # noqa: E402
-from pipeline.records import Kind, Transfer  # noqa: E402
-from pipeline.tron.address import encode_raw  # noqa: E402
+from pipeline.operators.features import ShardState
+from pipeline.operators.graph import GraphStage
+from pipeline.operators.routing import route
+from pipeline.operators.windows import WindowConfig
+from pipeline.records import Kind, Transfer
+from pipeline.tron.address import encode_raw
 
 BLOCK_MS = 3000
 
@@ -73,6 +74,9 @@ def main() -> int:
     ap.add_argument("--addresses", type=int, default=50_000)
     ap.add_argument("--hours", type=float, default=3.0)
     ap.add_argument("--shards", type=int, default=32)
+    ap.add_argument("--tune-gc", action="store_true",
+                    help="gc.freeze() the generated input and raise the gen-0 threshold, as a long-running "
+                         "flow should: millions of live records make default full collections costly")
     args = ap.parse_args()
     cfg = WindowConfig(n_shards=args.shards)
     t0 = time.perf_counter()
@@ -81,6 +85,9 @@ def main() -> int:
     print(f"generated {total} transfers in {len(chain)} blocks ({time.perf_counter() - t0:.1f}s), "
           f"rss {rss_mb():.0f} MB")
     watch = frozenset(t.from_address for t in chain[0][:5])
+    if args.tune_gc:
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
 
     graph = GraphStage(cfg, watch)
     t0, c0 = time.perf_counter(), time.process_time()

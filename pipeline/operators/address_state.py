@@ -34,11 +34,30 @@ class AddrState:
     """Windowed aggregates of one address. Slotted: millions of these may be alive at once."""
 
     __slots__ = (
-        "entries", "head", "shead", "last_ts",
-        "n_in", "n_out", "usd_in", "usd_out", "d_in", "d_out", "zero_in", "dust_in", "cycles",
-        "approvals", "perms", "cps", "groups", "look",
-        "s_cps", "fan_in", "fan_out", "failed",
-        "last_in_ts", "pt_delay", "pt_at",
+        "approvals",
+        "cps",
+        "cycles",
+        "d_in",
+        "d_out",
+        "dust_in",
+        "entries",
+        "failed",
+        "fan_in",
+        "fan_out",
+        "groups",
+        "head",
+        "last_in_ts",
+        "last_ts",
+        "look",
+        "n_in",
+        "n_out",
+        "perms",
+        "pt_at",
+        "pt_delay",
+        "shead",
+        "usd_in",
+        "usd_out",
+        "zero_in",
     )
 
     def __init__(self) -> None:
@@ -50,10 +69,11 @@ class AddrState:
         self.n_in = self.n_out = self.d_in = self.d_out = 0.0
         self.usd_in = self.usd_out = 0.0
         self.zero_in = self.dust_in = self.cycles = self.approvals = self.perms = 0.0
-        self.cps: dict[str, list[int]] = {}  # long window: counterparty -> [n_in, n_out]
+        # counterparty -> [n_in, n_out] in the long window, [2], [3] the same in the short window
+        # (one dict and one list per counterparty, not two: this is most of an address's memory)
+        self.cps: dict[str, list[int]] = {}
         self.groups: dict[str, int] = {}  # prefix4+suffix4 -> distinct counterparties
         self.look = 0.0
-        self.s_cps: dict[str, list[int]] = {}  # short window: counterparty -> [n_in, n_out]
         self.fan_in = self.fan_out = self.failed = 0.0
         self.last_in_ts = -1
         self.pt_delay = 0.0
@@ -67,6 +87,52 @@ class AddrState:
             setattr(self, name, value)
 
     # -- updates ------------------------------------------------------------------------------
+
+    def add_flow(self, ts: int, side: int, cp: str, usd: float, flags: int, cycles: int) -> None:
+        """Hot path of :meth:`add` for a value movement (``side`` IN or OUT) arriving in order.
+
+        The same arithmetic as ``add`` -> ``_long``/``_short`` with the sign fixed at +1, inlined:
+        this runs twice per transfer.
+        """
+        entries = self.entries
+        entry = (ts, side, cp, usd, flags, cycles)
+        if entries and entries[-1][0] > ts:
+            self.add(entry)
+            return
+        entries.append(entry)
+        if cycles:
+            self.cycles += cycles
+        c = self.cps.get(cp)
+        if c is None:
+            c = self.cps[cp] = [0, 0, 0, 0]
+            self._group(cp, 1)
+        first = c[side] == 0
+        c[side] += 1
+        s_first = c[side + 2] == 0
+        c[side + 2] += 1
+        if side == IN:
+            self.n_in += 1.0
+            self.usd_in += usd
+            if first:
+                self.d_in += 1.0
+            if s_first:
+                self.fan_in += 1.0
+            if flags:
+                if flags & FLAG_ZERO:
+                    self.zero_in += 1.0
+                if flags & FLAG_DUST:
+                    self.dust_in += 1.0
+            self.last_in_ts = max(self.last_in_ts, ts)
+        else:
+            self.n_out += 1.0
+            self.usd_out += usd
+            if first:
+                self.d_out += 1.0
+            if s_first:
+                self.fan_out += 1.0
+            if 0 <= self.last_in_ts <= ts:
+                self.pt_delay = (ts - self.last_in_ts) / 1000.0
+                self.pt_at = ts
 
     def add(self, entry: Entry) -> None:
         """Insert ``entry`` at its event-time position and add it to the aggregates."""
@@ -86,8 +152,7 @@ class AddrState:
             self._short(entry, 1)
         code = entry[1]
         if code == IN:
-            if ts > self.last_in_ts:
-                self.last_in_ts = ts
+            self.last_in_ts = max(self.last_in_ts, ts)
         elif code == OUT and 0 <= self.last_in_ts <= ts:
             self.pt_delay = (ts - self.last_in_ts) / 1000.0
             self.pt_at = ts
@@ -137,7 +202,7 @@ class AddrState:
             c = cps.get(cp)
             if s > 0:
                 if c is None:
-                    c = cps[cp] = [0, 0]
+                    c = cps[cp] = [0, 0, 0, 0]
                     self._group(cp, 1)
                 if c[side] == 0:
                     if side:
@@ -161,22 +226,18 @@ class AddrState:
             self.perms += s
 
     def _short(self, e: Entry, s: int) -> None:
+        """Short-window side of an entry; always applied after ``_long`` on add, before it on evict."""
         code = e[1]
         if code == IN or code == OUT:
-            cp = e[2]
-            cps = self.s_cps
-            c = cps.get(cp)
-            if c is None:
-                c = cps[cp] = [0, 0]
-            before = c[code]
-            c[code] = before + s
+            c = self.cps[e[2]]
+            k = code + 2
+            before = c[k]
+            c[k] = before + s
             if before == 0 or before + s == 0:
                 if code:
                     self.fan_out += s
                 else:
                     self.fan_in += s
-            if c[0] == 0 and c[1] == 0:
-                del cps[cp]
         elif code == FAILED:
             self.failed += s
 

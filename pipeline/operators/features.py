@@ -39,7 +39,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.operators.address_state import (
-    APPROVE, FAILED, FLAG_DUST, FLAG_ZERO, IN, OUT, PERMISSION, AddrState,
+    APPROVE,
+    FAILED,
+    FLAG_DUST,
+    FLAG_ZERO,
+    IN,
+    OUT,
+    PERMISSION,
+    AddrState,
 )
 from pipeline.operators.routing import SENDER, Touch
 from pipeline.operators.windows import UNLIMITED_ALLOWANCE, WindowConfig
@@ -75,6 +82,7 @@ class ShardState:
         cfg = self.config
         long_ms, short_ms, lateness = cfg.long_ms, cfg.short_ms, cfg.lateness_ms
         horizon_ms = cfg.horizon_ms
+        long_s = long_ms / 1000.0
         horizon_s = horizon_ms / 1000.0
         dust = cfg.dust_usd
         states, first_seen = self.states, self.first_seen
@@ -110,7 +118,7 @@ class ShardState:
                 st = states[addr] = AddrState()
             else:
                 states.move_to_end(addr)
-            now = ts if ts > st.last_ts else st.last_ts
+            now = max(st.last_ts, ts)
             st.last_ts = now
 
             kind = t.kind
@@ -119,23 +127,29 @@ class ShardState:
                     st.add((ts, FAILED, cp, 0.0, 0, 0))
             elif kind in _VALUE:
                 if role == SENDER:
-                    st.add((ts, OUT, cp, t.amount_usd, 0, facts.cycles))
+                    st.add_flow(ts, OUT, cp, t.amount_usd, 0, facts.cycles)
                 else:
                     usd = t.amount_usd
                     flags = FLAG_ZERO if t.amount_raw == 0 else (FLAG_DUST if 0.0 < usd < dust else 0)
-                    st.add((ts, IN, cp, usd, flags, facts.cycles))
+                    st.add_flow(ts, IN, cp, usd, flags, facts.cycles)
             elif role == SENDER:
                 if kind == _APPROVE and t.amount_raw >= UNLIMITED_ALLOWANCE:
                     st.add((ts, APPROVE, cp, 0.0, 0, 0))
                 elif kind == _PERMISSION:
                     st.add((ts, PERMISSION, cp, 0.0, 0, 0))
-            st.evict(now - long_ms, now - short_ms)
+            entries = st.entries
+            n = len(entries)
+            if (st.shead < n and entries[st.shead][0] <= now - short_ms) or (
+                    st.head < n and entries[st.head][0] <= now - long_ms):
+                st.evict(now - long_ms, now - short_ms)
 
-            ratio, delay = st.pass_through(now, long_ms)
+            usd_in = st.usd_in
+            ratio = (st.usd_out / usd_in if st.usd_out < usd_in else 1.0) if usd_in > 0.0 else 0.0
+            delay = st.pt_delay if st.pt_at >= 0 and now - st.pt_at < long_ms else long_s
             age = (now - seen[0]) / 1000.0
             values = (
-                st.n_in, st.n_out, st.usd_in, st.usd_out, st.d_in, st.d_out, st.fan_in, st.fan_out,
-                ratio, delay, age if age < horizon_s else horizon_s,
+                st.n_in, st.n_out, usd_in, st.usd_out, st.d_in, st.d_out, st.fan_in, st.fan_out,
+                ratio, delay, min(horizon_s, age),
                 st.zero_in, st.dust_in, st.look, st.cycles,
                 float(hops), score, st.approvals, st.failed, st.perms,
             )
@@ -151,14 +165,14 @@ class ShardState:
         cutoff = self.clock - cfg.long_ms - cfg.lateness_ms
         states = self.states
         while states:
-            addr, st = next(iter(states.items()))
+            _, st = next(iter(states.items()))
             if st.last_ts > cutoff:
                 break
             states.popitem(last=False)
         cutoff = self.clock - cfg.horizon_ms
         first_seen = self.first_seen
         while first_seen:
-            addr, seen = next(iter(first_seen.items()))
+            _, seen = next(iter(first_seen.items()))
             if seen[1] > cutoff:
                 break
             first_seen.popitem(last=False)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pickle
 import random
 
+from conftest import Chain, batches
+
 from pipeline.operators.features import ShardState, shard_step
 from pipeline.operators.graph import NO_FACTS, GraphStage, graph_step
 from pipeline.operators.routing import RECEIVER, SENDER, route, route_items
 from pipeline.operators.windows import WindowConfig, shard_of
 from pipeline.records import Kind
-
-from conftest import Chain, batches
 
 SMALL = WindowConfig(long_ms=60_000, short_ms=10_000, lateness_ms=2_000, horizon_ms=180_000)
 

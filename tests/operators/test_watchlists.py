@@ -7,13 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import Chain
 
 from pipeline.errors import ConfigError
 from pipeline.operators.graph import GraphStage
 from pipeline.tron.address import base58_to_hex
 from pipeline.watchlists import WatchlistLoader, load_watchlists
-
-from conftest import Chain
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "rules" / "lists"
