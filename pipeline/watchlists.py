@@ -27,6 +27,7 @@ import csv
 import io
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,9 @@ class WatchlistSet:
         self.lists = MappingProxyType(dict(lists))
         self.addresses: frozenset[str] = frozenset(self._entries)
         self.problems = problems
+
+    def __reduce__(self) -> tuple:  # picklable for Bytewax snapshots despite the read-only views
+        return (WatchlistSet, (dict(self._entries), dict(self.lists), self.problems))
 
     def __contains__(self, address: object) -> bool:
         return address in self.addresses
@@ -215,9 +219,12 @@ class WatchlistLoader:
     one ``stat`` per file, so call :meth:`maybe_reload` once per batch, not per transfer.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], strict: bool = True) -> None:
+    def __init__(self, directory: str | os.PathLike[str], strict: bool = True,
+                 min_interval_s: float = 5.0) -> None:
         self.directory = Path(directory)
         self.strict = strict
+        self.min_interval_s = min_interval_s
+        self._checked_at = time.monotonic()
         self.last_error: str | None = None
         self._signature = self._scan()
         self._current = load_watchlists(self.directory, strict)  # the first load must succeed
@@ -234,6 +241,18 @@ class WatchlistLoader:
                 st = p.stat()
                 out.append((p.name, st.st_mtime_ns, st.st_size))
         return tuple(out)
+
+    def poll(self) -> WatchlistSet:
+        """The current snapshot, checking the files at most every ``min_interval_s`` seconds.
+
+        Cheap enough to call once per block from the flow (file polling is operations, not event
+        time, so the monotonic clock is the right one here).
+        """
+        now = time.monotonic()
+        if now - self._checked_at >= self.min_interval_s:
+            self._checked_at = now
+            self.maybe_reload()
+        return self._current
 
     def maybe_reload(self) -> bool:
         """Reload if any file changed; True when a new snapshot is in place.

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import networkx as nx
@@ -72,6 +72,7 @@ class GraphStage:
         self._heap: list[tuple[int, str, str]] = []
         # address -> [hops, hops_until_ms, score, score_at_ms]; only for nodes in the graph
         self._exposure: dict[str, list] = {}
+        self.watch_token = 0  # id() of the snapshot last swapped in by graph_step
 
     def set_watchlist(self, watchlist: Iterable[str]) -> None:
         """Swap in a reloaded watchlist (kept as a frozenset: membership is the hot path)."""
@@ -246,8 +247,19 @@ class GraphStage:
 
 def graph_step(state: GraphStage | None, transfers: list[Transfer],
                config: WindowConfig | None = None,
-               watchlist: Iterable[str] = frozenset()) -> tuple[GraphStage, list[Annotated]]:
-    """``stateful_map`` shape: ``(state, batch) -> (state, annotated batch)``."""
+               watchlist: Iterable[str] | Callable[[], Iterable[str]] = frozenset(),
+               ) -> tuple[GraphStage, list[Annotated]]:
+    """``stateful_map`` shape: ``(state, batch) -> (state, annotated batch)``.
+
+    ``watchlist`` may be a callable returning the current snapshot (``WatchlistLoader.poll``):
+    when it hands out a new object the stage swaps it in, so list edits apply without a restart
+    and a restored snapshot picks up the lists of the running process.
+    """
+    current = watchlist() if callable(watchlist) else watchlist
     if state is None:
-        state = GraphStage(config, watchlist)
+        state = GraphStage(config, current)
+        state.watch_token = id(current)
+    elif callable(watchlist) and id(current) != state.watch_token:
+        state.set_watchlist(current)
+        state.watch_token = id(current)
     return state, state.process(transfers)

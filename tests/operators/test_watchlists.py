@@ -99,3 +99,22 @@ def test_graph_stage_uses_a_loaded_watchlist():
     g = GraphStage(watchlist=w)
     (_, facts), = g.process([chain.tx(0, GOOD1, "TVictimVictimVictimVictimVictim111", 5000)])
     assert (facts.from_hops, facts.to_hops, facts.to_score) == (0, 1, 0.5)
+
+
+def test_graph_step_follows_loader_and_snapshots_pickle(tmp_path):
+    import pickle
+
+    from pipeline.operators.graph import graph_step
+
+    (tmp_path / "mine.txt").write_text(f"{GOOD1}\n")
+    loader = WatchlistLoader(tmp_path, min_interval_s=0.0)
+    chain = Chain()
+    state, out = graph_step(None, [chain.tx(0, GOOD2, "TA")], watchlist=loader.poll)
+    assert out[0][1].from_hops == 9
+    (tmp_path / "mine.txt").write_text(f"{GOOD1}\n{GOOD2}\n")
+    os.utime(tmp_path / "mine.txt", ns=(5, 5))
+    state = pickle.loads(pickle.dumps(state))  # a resume in between
+    state, out = graph_step(state, [chain.tx(3, GOOD2, "TB")], watchlist=loader.poll)
+    assert (out[0][1].from_hops, out[0][1].to_hops) == (0, 1)
+    snap = pickle.loads(pickle.dumps(loader.current()))
+    assert snap.lists_of(GOOD2) == ("mine",) and snap.severity("mine") == "high"
