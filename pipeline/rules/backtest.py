@@ -78,7 +78,7 @@ def load_labels(path: str | Path) -> Labels:
         address = _address(str(row["address"]), f"{p}:{line}")
         typology = str(row.get("typology") or "unlabelled")
         labels.typologies[address].add(typology)
-        episode = row.get("episode")
+        episode = row.get("episode") or row.get("episode_id")
         if episode:
             labels.episodes.setdefault(str(episode), (typology, set()))[1].add(address)
     return labels
