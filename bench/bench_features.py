@@ -6,7 +6,9 @@ Prints transfers/s for the graph stage alone and for the whole path, the peak RS
 (``resource.getrusage``), the current RSS and state sizes at each quarter of the run: with event
 time advancing 3 s per block, state must level off once the long window is full, so the last
 quarter should not be larger than the first full-window quarter. Use ``--hours`` to make the
-simulated span longer than the window (default 3 h of chain time).
+simulated span longer than the window (default 3 h of chain time) and ``--horizon-h`` to see
+the first-seen map level off as well. ``--tune-gc`` shows what ``gc.freeze()`` plus a higher
+gen-0 threshold buys (the flow should do the same).
 """
 
 from __future__ import annotations
@@ -74,11 +76,13 @@ def main() -> int:
     ap.add_argument("--addresses", type=int, default=50_000)
     ap.add_argument("--hours", type=float, default=3.0)
     ap.add_argument("--shards", type=int, default=32)
+    ap.add_argument("--horizon-h", type=float, default=24.0,
+                    help="first-seen horizon; set it below --hours to see that map level off too")
     ap.add_argument("--tune-gc", action="store_true",
                     help="gc.freeze() the generated input and raise the gen-0 threshold, as a long-running "
                          "flow should: millions of live records make default full collections costly")
     args = ap.parse_args()
-    cfg = WindowConfig(n_shards=args.shards)
+    cfg = WindowConfig(n_shards=args.shards, horizon_ms=int(args.horizon_h * 3_600_000))
     t0 = time.perf_counter()
     chain = blocks(args.transfers, args.addresses, args.hours)
     total = sum(len(b) for b in chain)

@@ -44,6 +44,7 @@ class AddrState:
         "failed",
         "fan_in",
         "fan_out",
+        "first",
         "groups",
         "head",
         "last_in_ts",
@@ -65,6 +66,7 @@ class AddrState:
         self.head = 0  # first entry inside the long window
         self.shead = 0  # first entry inside the short window
         self.last_ts = 0
+        self.first = 0  # first seen (event time ms), set by the shard
         # counters are floats: the feature vector is read after every touch, as floats
         self.n_in = self.n_out = self.d_in = self.d_out = 0.0
         self.usd_in = self.usd_out = 0.0

@@ -64,17 +64,19 @@ FEATURE_COLUMNS: tuple[str, ...] = ("address", "ts", "block_number", *FEATURE_NA
 class ShardState:
     """Window state of every address of one shard, plus their first-seen times. Picklable.
 
-    Two ``OrderedDict`` keep addresses in order of last touch, so expiry pops from the front:
-    window states older than ``long + lateness`` (everything in them has expired) and first-seen
-    entries older than the horizon. Per-address entries are evicted when the address is touched.
-    Memory is therefore bounded by the window's content and the horizon's distinct addresses.
+    ``states`` (an ``OrderedDict`` in order of last touch) holds the active addresses; expiry
+    pops from its front those untouched for ``long + lateness`` (everything in them has expired)
+    into ``first_seen``, which keeps only first/last seen until the horizon passes. Per-address
+    entries are evicted when the address is touched. Memory is therefore bounded by the window's
+    content plus two integers per address seen within the horizon.
     """
 
     def __init__(self, config: WindowConfig | None = None) -> None:
         self.config = config or WindowConfig()
         self.clock = 0
         self.states: OrderedDict[str, AddrState] = OrderedDict()
-        self.first_seen: OrderedDict[str, list[int]] = OrderedDict()  # address -> [first, last]
+        # retired addresses (no window state left): address -> [first, last] seen
+        self.first_seen: OrderedDict[str, list[int]] = OrderedDict()
         self.late = 0  # touches later than the allowed lateness (clamped, counted)
 
     def process(self, touches: Iterable[Touch]) -> list[AddressUpdate]:
@@ -103,21 +105,16 @@ class ShardState:
                 addr, cp = t.to_address, t.from_address
                 hops, score, cp_hops = facts.to_hops, facts.to_score, facts.from_hops
 
-            seen = first_seen.get(addr)
-            if seen is None or seen[1] <= ts - horizon_ms:  # never seen, or quiet past the horizon
-                seen = first_seen[addr] = [ts, ts]
-                first_seen.move_to_end(addr)
-            else:
-                first_seen.move_to_end(addr)
-                if ts > seen[1]:
-                    seen[1] = ts
-                elif ts < seen[0]:
-                    seen[0] = ts
             st = states.get(addr)
-            if st is None:
+            if st is None:  # not active in the window: maybe remembered from earlier
                 st = states[addr] = AddrState()
+                seen = first_seen.pop(addr, None)
+                st.first = seen[0] if seen is not None and seen[1] > ts - horizon_ms else ts
             else:
                 states.move_to_end(addr)
+                if st.last_ts <= ts - horizon_ms:  # quiet past the horizon, not yet retired
+                    st.first = ts
+                st.first = min(st.first, ts)
             now = max(st.last_ts, ts)
             st.last_ts = now
 
@@ -146,7 +143,7 @@ class ShardState:
             usd_in = st.usd_in
             ratio = (st.usd_out / usd_in if st.usd_out < usd_in else 1.0) if usd_in > 0.0 else 0.0
             delay = st.pt_delay if st.pt_at >= 0 and now - st.pt_at < long_ms else long_s
-            age = (now - seen[0]) / 1000.0
+            age = (now - st.first) / 1000.0
             values = (
                 st.n_in, st.n_out, usd_in, st.usd_out, st.d_in, st.d_out, st.fan_in, st.fan_out,
                 ratio, delay, min(horizon_s, age),
@@ -160,17 +157,22 @@ class ShardState:
         return out
 
     def expire(self) -> None:
-        """Forget addresses whose whole window, or whose first-seen horizon, has passed."""
+        """Retire addresses whose whole window has passed; forget them after the horizon.
+
+        A retired address keeps only ``[first, last]`` seen in ``first_seen`` (in retirement
+        order, which is last-touch order), so its age survives a quiet spell shorter than the
+        horizon; a touch brings it back into ``states``.
+        """
         cfg = self.config
         cutoff = self.clock - cfg.long_ms - cfg.lateness_ms
-        states = self.states
+        states, first_seen = self.states, self.first_seen
         while states:
-            _, st = next(iter(states.items()))
+            addr, st = next(iter(states.items()))
             if st.last_ts > cutoff:
                 break
             states.popitem(last=False)
+            first_seen[addr] = [st.first, st.last_ts]
         cutoff = self.clock - cfg.horizon_ms
-        first_seen = self.first_seen
         while first_seen:
             _, seen = next(iter(first_seen.items()))
             if seen[1] > cutoff:
@@ -180,7 +182,7 @@ class ShardState:
     def stats(self) -> dict[str, int]:
         return {
             "addresses": len(self.states),
-            "first_seen": len(self.first_seen),
+            "first_seen": len(self.first_seen) + len(self.states),  # every address remembered
             "entries": sum(st.window_size() for st in self.states.values()),
             "late": self.late,
         }

@@ -236,3 +236,24 @@ def test_shard_state_pickles_and_resumes_identically(chain, runner):
     a = [u.features for u in r.feed(rest)]
     b = [u.features for u in clone.feed(rest)]
     assert a == b and len(a) == 80
+
+
+def test_retired_address_keeps_its_age_until_the_horizon(chain, runner):
+    cfg = WindowConfig(long_ms=60_000, short_ms=10_000, lateness_ms=1_000, horizon_ms=300_000, n_shards=1)
+    r = runner(cfg)
+    r.feed([chain.tx(0, "A", "B", 5)])
+    r.feed([chain.tx(200, "X", "Y")])  # the shard clock passes A's window: A is retired
+    shard = r.shards[0]
+    assert "A" not in shard.states and shard.first_seen["A"] == [chain_ts(0), chain_ts(0)]
+    ups = r.feed([chain.tx(250, "A", "C")])
+    a = r.last(ups, "A")
+    assert a["age_s"] == 250.0 and a["tx_out_count"] == 1.0 and a["distinct_out"] == 1.0
+    r.feed([chain.tx(700, "X", "Y")])  # B (t=0) is now past the horizon: forgotten entirely
+    assert "B" not in shard.first_seen and "B" not in shard.states
+    assert shard.stats()["first_seen"] == len(shard.first_seen) + len(shard.states)
+
+
+def chain_ts(at: float) -> int:
+    from conftest import T0
+
+    return T0 + int(at * 1000)
