@@ -22,13 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.offline import FeatureEngine  # noqa: E402
-from pipeline.operators.decode import decode_block  # noqa: E402
-from pipeline.records import DecodedBlock  # noqa: E402
-from pipeline.rules import load_ruleset  # noqa: E402
-from pipeline.simulate.chain import SimConfig, Simulator  # noqa: E402
-from pipeline.tron.tokens import TokenRegistry  # noqa: E402
-from pipeline.watchlists import load_watchlists  # noqa: E402
+from pipeline.offline import FeatureEngine
+from pipeline.operators.decode import decode_block
+from pipeline.records import DecodedBlock
+from pipeline.rules import load_ruleset
+from pipeline.simulate.chain import SimConfig, Simulator
+from pipeline.tron.tokens import TokenRegistry
+from pipeline.watchlists import load_watchlists
 
 
 def main() -> int:
@@ -77,7 +77,7 @@ def main() -> int:
     return 0
 
 
-def _time_empty(ruleset, batches) -> float:  # noqa: ANN001
+def _time_empty(ruleset, batches) -> float:
     """The per-update floor: the same loop with an index that matches nothing."""
     ruleset._index = {}
     t0 = time.perf_counter()

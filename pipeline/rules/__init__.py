@@ -17,8 +17,22 @@ from pipeline.rules.names import MemoryWatchlists, Watchlists
 from pipeline.rules.reload import RuleWatcher
 
 __all__ = [
-    "CaseResult", "Compiled", "ExpressionError", "MemoryWatchlists", "RISK_SCORES", "Rule",
-    "RuleEvalError", "RuleSet", "RuleSetError", "RuleWatcher", "Watchlists", "alert_id",
-    "compile_expression", "load_rules", "load_rules_text", "load_ruleset", "reload_ruleset",
+    "RISK_SCORES",
+    "CaseResult",
+    "Compiled",
+    "ExpressionError",
+    "MemoryWatchlists",
+    "Rule",
+    "RuleEvalError",
+    "RuleSet",
+    "RuleSetError",
+    "RuleWatcher",
+    "Watchlists",
+    "alert_id",
+    "compile_expression",
+    "load_rules",
+    "load_rules_text",
+    "load_ruleset",
+    "reload_ruleset",
     "run_cases",
 ]

@@ -16,7 +16,14 @@ from typing import Any, NamedTuple
 
 from pipeline.rules.errors import ExpressionError
 from pipeline.rules.names import (
-    ALL_NAMES, BOOL, CONSTANTS, FIELDS, FUNCTIONS, NUM, STR, Env,
+    ALL_NAMES,
+    BOOL,
+    CONSTANTS,
+    FIELDS,
+    FUNCTIONS,
+    NUM,
+    STR,
+    Env,
 )
 from pipeline.rules.parser import Binary, Call, ListLit, Lit, Name, Node, Unary, parse, unparse
 
@@ -136,17 +143,17 @@ class _Compiler:
         if spec.needs_env:
             if len(fns) == 1:
                 f0 = fns[0]
-                fn: Fn = lambda u: impl(env, f0(u))  # noqa: E731
+                fn: Fn = lambda u: impl(env, f0(u))
             else:
-                fn = lambda u: impl(env, *[f(u) for f in fns])  # noqa: E731
+                fn = lambda u: impl(env, *[f(u) for f in fns])
         elif len(fns) == 1:
             f0 = fns[0]
-            fn = lambda u: impl(f0(u))  # noqa: E731
+            fn = lambda u: impl(f0(u))
         elif len(fns) == 2:
             f0, f1 = fns
-            fn = lambda u: impl(f0(u), f1(u))  # noqa: E731
+            fn = lambda u: impl(f0(u), f1(u))
         else:
-            fn = lambda u: impl(*[f(u) for f in fns])  # noqa: E731
+            fn = lambda u: impl(*[f(u) for f in fns])
         self.calls.append((unparse(node), fn))
         return _Value(fn, None, spec.result)
 
@@ -210,7 +217,7 @@ class _Compiler:
     def membership(self, node: Binary, left: _Value, right: _Value) -> _Value:
         negate = node.op == "not in"
         if right.type == STR and left.type == STR:
-            op: Callable[[Any, Any], bool] = lambda a, b: (a in b) is not negate  # noqa: E731
+            op: Callable[[Any, Any], bool] = lambda a, b: (a in b) is not negate
         elif right.type.startswith("list<"):
             elem = right.type[5:-1]
             if elem not in ("any", left.type):
@@ -219,7 +226,7 @@ class _Compiler:
                 members, f = frozenset(right.const), left.fn
                 fn: Fn = (lambda u: f(u) not in members) if negate else (lambda u: f(u) in members)
                 return _Value(fn, None, BOOL)
-            op = lambda a, b: (a in b) is not negate  # noqa: E731
+            op = lambda a, b: (a in b) is not negate
         else:
             raise self.fail(node, f"'{node.op}' needs a list or a string on the right, got {right.type}")
         if left.is_const and right.is_const:

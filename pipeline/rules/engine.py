@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import RuleError
-from pipeline.records import Alert, AddressUpdate
+from pipeline.records import AddressUpdate, Alert
 from pipeline.rules.loader import load_rules
 from pipeline.rules.model import Rule, subject_getter
 from pipeline.rules.names import Env, Watchlists
@@ -44,7 +44,7 @@ def _jsonable(value: Any) -> Any:
 class _Slot:
     """What the hot loop needs of one rule, flattened into attributes."""
 
-    __slots__ = ("rule", "fn", "subject", "cooldown_ms", "key")
+    __slots__ = ("cooldown_ms", "fn", "key", "rule", "subject")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule

@@ -22,7 +22,15 @@ from pipeline.records import SEVERITIES, Kind
 from pipeline.rules.compiler import compile_expression
 from pipeline.rules.errors import ExpressionError
 from pipeline.rules.model import (
-    ACTIONS, EXPECTS, KIND_GROUPS, KNOWN_TAGS, RISK_SCORES, ROLES, SUBJECTS, Case, Rule,
+    ACTIONS,
+    EXPECTS,
+    KIND_GROUPS,
+    KNOWN_TAGS,
+    RISK_SCORES,
+    ROLES,
+    SUBJECTS,
+    Case,
+    Rule,
 )
 from pipeline.rules.names import BOOL, FIELDS, NUM, STR, Env
 from pipeline.rules.yamlsrc import MarkedMap, load_yaml, position_in_scalar

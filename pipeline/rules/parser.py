@@ -133,7 +133,7 @@ class _Parser:
             return f"unexpected {_describe(tok)}; missing operator ('and', 'or', '==' ...)?"
         return f"unexpected {_describe(tok)}"
 
-    def _binary_chain(self, ops: tuple[str, ...], keyword: bool, sub) -> Node:  # noqa: ANN001
+    def _binary_chain(self, ops: tuple[str, ...], keyword: bool, sub) -> Node:
         node = sub()
         while True:
             tok = self.peek()

@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from pipeline.records import SEVERITIES, Alert
-from pipeline.rules import RuleWatcher, alert_id, load_ruleset, load_rules_text, reload_ruleset
+from pipeline.rules import RuleWatcher, alert_id, load_rules_text, load_ruleset, reload_ruleset
 from pipeline.rules.cases import build_update
 from pipeline.rules.engine import RuleSet
 from pipeline.rules.names import Env

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.records import AddressFeatures, AddressUpdate, FEATURE_NAMES, Transfer
+from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Transfer
 from pipeline.rules.compiler import compile_expression
 from pipeline.rules.errors import ExpressionError
 from pipeline.rules.names import Env, MemoryWatchlists, lookalike
