@@ -4,6 +4,10 @@ The flow keys touches by shard (``routing.route``) and runs one :class:`ShardSta
 ``stateful_map``; every output depends only on the ordered touches of that shard, so results are
 the same with 1 or N workers.
 
+Feed block transfers only: state is event-time history, and a pending (mempool) transfer would
+be counted again when its block arrives. Events later than the allowed lateness are clamped to
+it (counted in ``ShardState.late``), never dropped.
+
 Feature definitions (refining the comments on ``records.FEATURE_NAMES``; "window" = long window,
 event time, ending at the address's latest event):
 
