@@ -79,6 +79,7 @@ _FORBIDDEN_OPS = {
     "{": "dict and set literals are not allowed",
 }
 MAX_DEPTH = 60
+MAX_HEIGHT = 200
 
 
 class _Parser:
@@ -143,10 +144,13 @@ class _Parser:
             self.advance()
             node = Binary(tok.text, node, sub(), tok.line, tok.column)
 
-    def parse_or(self) -> Node:
+    def _enter(self) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error("expression nested too deeply")
+            raise self.error(f"expression nested more than {MAX_DEPTH} deep")
+
+    def parse_or(self) -> Node:
+        self._enter()
         try:
             return self._binary_chain(("or",), True, self.parse_and)
         finally:
@@ -158,7 +162,11 @@ class _Parser:
     def parse_not(self) -> Node:
         if self.is_kw("not"):
             tok = self.advance()
-            return Unary("not", self.parse_not(), tok.line, tok.column)
+            self._enter()
+            try:
+                return Unary("not", self.parse_not(), tok.line, tok.column)
+            finally:
+                self.depth -= 1
         return self.parse_compare()
 
     def parse_compare(self) -> Node:
@@ -196,12 +204,14 @@ class _Parser:
         return self._binary_chain(("*", "/", "%"), False, self.parse_unary)
 
     def parse_unary(self) -> Node:
-        if self.is_op("-"):
+        if self.is_op("-", "+"):
             tok = self.advance()
-            return Unary("-", self.parse_unary(), tok.line, tok.column)
-        if self.is_op("+"):
-            self.advance()
-            return self.parse_unary()
+            self._enter()
+            try:
+                operand = self.parse_unary()
+            finally:
+                self.depth -= 1
+            return Unary("-", operand, tok.line, tok.column) if tok.text == "-" else operand
         return self.parse_postfix()
 
     def parse_postfix(self) -> Node:
@@ -268,9 +278,32 @@ def _describe(tok: Token) -> str:
     return f"{tok.text!r}"
 
 
+def _depth(node: Node) -> int:
+    """Height of the tree, iteratively (left-deep chains like ``a + a + ...`` are deep too)."""
+    best, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        best = max(best, d)
+        if isinstance(n, Binary):
+            stack += [(n.left, d + 1), (n.right, d + 1)]
+        elif isinstance(n, Unary):
+            stack.append((n.operand, d + 1))
+        elif isinstance(n, Call | ListLit):
+            stack += [(c, d + 1) for c in (n.args if isinstance(n, Call) else n.items)]
+    return best
+
+
 def parse(text: str) -> Node:
-    """Parse ``text`` into a syntax tree; raises :class:`ExpressionError` with line and column."""
-    return _Parser(tokenize(text)).parse()
+    """Parse ``text`` into a syntax tree; raises :class:`ExpressionError` with line and column.
+
+    The tree's height is capped (:data:`MAX_DEPTH` levels of nesting, :data:`MAX_HEIGHT` in all)
+    so that compiling and evaluating it can never hit Python's recursion limit.
+    """
+    node = _Parser(tokenize(text)).parse()
+    if _depth(node) > MAX_HEIGHT:
+        raise ExpressionError(f"expression too long: more than {MAX_HEIGHT} chained operations",
+                              node.line, node.column)
+    return node
 
 
 def unparse(node: Node) -> str:

@@ -1,6 +1,8 @@
 """The expression language as a table: should fire, should not fire, should fail to compile."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Transfer
 from pipeline.rules.compiler import compile_expression
@@ -176,3 +178,30 @@ def test_no_eval_exec_or_compile_in_the_engine():
         source = path.read_text()
         for banned in ("eval(", "exec(", "compile(", "__import__", "importlib"):
             assert banned not in source.replace("compile_expression(", "").replace("re.compile(", ""), (path, banned)
+
+
+@pytest.mark.parametrize("text", [
+    "not " * 3000 + "success",
+    "-" * 3000 + "amount_usd > 0",
+    "(" * 500 + "success" + ")" * 500,
+    " + ".join(["amount_usd"] * 900) + " > 0",
+    " and ".join(["success"] * 900),
+])
+def test_pathological_nesting_is_a_load_error_not_a_crash(text):
+    with pytest.raises(ExpressionError, match="nested more than|too long|longer than"):
+        compile_expression(text, ENV)
+
+
+PIECES = [*"ab_() .[]'\"<>=!+-*/%,0123456789\n", " and ", " or ", "not ", " in ", "amount_usd",
+          "listed", "min", "true", "lambda", "__class__", "UNLIMITED", "'USDT'"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=25).map("".join))
+def test_any_text_compiles_or_fails_with_an_expression_error(text):
+    try:
+        compiled = compile_expression(text, ENV)
+    except ExpressionError as err:
+        assert err.line >= 1 and err.column >= 1
+    else:
+        assert compiled.type == "bool"
