@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 from pipeline.records import Kind
 from pipeline.rules.compiler import Compiled
 
-# Documented in rules/README.md; anomaly scores are combined with these later.
-RISK_SCORES = {"info": 10.0, "low": 25.0, "medium": 50.0, "high": 75.0, "critical": 90.0}
+# Documented in rules/README.md; the same points as pipeline.anomaly.risk.SEVERITY_POINTS, which
+# combines them with anomaly evidence downstream.
+RISK_SCORES = {"info": 10.0, "low": 25.0, "medium": 50.0, "high": 75.0, "critical": 95.0}
 
 TYPOLOGY_TAGS = (
     "fan_in", "fan_out", "scatter_gather", "gather_scatter", "cycle", "stack", "peel_chain",

@@ -172,3 +172,11 @@ def test_default_pack_on_real_mainnet_blocks_with_the_real_watchlists(mainnet_up
     hits = {(a.rule_id, a.address) for a in rs.evaluate([target])}
     assert ("sanctioned_direct", target.address) in hits
     assert ("blacklist_interaction", target.address) not in hits  # its counterparty is sanctioned
+
+
+def test_severity_points_match_the_downstream_risk_formula():
+    from pipeline.anomaly.risk import SEVERITY_POINTS, risk_score
+    from pipeline.rules import RISK_SCORES
+
+    assert RISK_SCORES == SEVERITY_POINTS
+    assert all(risk_score(s, None) == RISK_SCORES[s] for s in SEVERITIES)
