@@ -98,6 +98,15 @@ class RuleSet:
         ids = {r.id for r in self.enabled if r.cooldown_s}
         self._expiry = {k: v for k, v in old._expiry.items() if k[0] in ids}
 
+    def export_state(self) -> dict[tuple[str, str], int]:
+        """Cooldown expiries, plain and picklable, for a Bytewax snapshot (closures are not)."""
+        return dict(self._expiry)
+
+    def import_state(self, state: dict[tuple[str, str], int]) -> None:
+        """Restore :meth:`export_state` after a resume; entries of unknown rules are dropped."""
+        ids = {r.id for r in self.enabled if r.cooldown_s}
+        self._expiry = {k: v for k, v in state.items() if k[0] in ids}
+
     @property
     def cooldown_entries(self) -> int:
         return len(self._expiry)

@@ -180,3 +180,16 @@ def test_severity_points_match_the_downstream_risk_formula():
 
     assert RISK_SCORES == SEVERITY_POINTS
     assert all(risk_score(s, None) == RISK_SCORES[s] for s in SEVERITIES)
+
+
+def test_cooldown_state_survives_a_snapshot_and_resume():
+    import pickle
+
+    rs = ruleset()
+    t0 = 1_714_000_000_000
+    assert len(rs.evaluate([fan_in(t0, tx="a")])) == 1
+    snapshot = pickle.dumps(rs.export_state())
+    resumed = ruleset()
+    resumed.import_state(pickle.loads(snapshot))
+    assert resumed.evaluate([fan_in(t0 + 1_000, tx="b")]) == []
+    assert len(resumed.evaluate([fan_in(t0 + 600_000, tx="c")])) == 1
