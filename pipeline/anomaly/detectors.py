@@ -30,11 +30,13 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-_SCRATCH = ("U_l", "U_r", "U_skew", "O", "X_train")  # pyod ECOD/COPOD state we do not score with
+# pyod state we never score with: ECOD/COPOD scratch + training copy, per-training-row outputs
+_SCRATCH = ("U_l", "U_r", "U_skew", "O", "X_train")  # deleted
+_PER_ROW = ("decision_scores_", "labels_")  # emptied (pyod's check_is_fitted wants them present)
 _ECDF = frozenset({"ecod", "copod"})
 DETECTORS: tuple[str, ...] = ("iforest", "hbos", "ecod", "copod", "lof")
 DEFAULT_MAX_FIT_ROWS: dict[str, int | None] = {
-    "iforest": None, "hbos": None, "ecod": 50_000, "copod": 50_000, "lof": 10_000,
+    "iforest": None, "hbos": None, "ecod": 20_000, "copod": 20_000, "lof": 10_000,
 }
 
 
@@ -127,17 +129,22 @@ class DetectorAdapter:
         Training scores live in the card (as the calibration table). pyod's ECOD/COPOD keep
         per-call scratch matrices (``U_l``, ``U_r``, ``U_skew``, ``O``) that ``decision_function``
         overwrites on every call, and a copy of the training matrix (``X_train``) that our
-        :func:`_ecdf_scores` replaces with the sorted columns; left in, they would double the
-        artifact and make its bytes depend on the last batch scored.
+        :func:`_ecdf_scores` replaces with the sorted columns; every pyod model keeps one score
+        and one label per training row (``decision_scores_``, ``labels_``), already summarised by
+        the calibration table. Left in, they would bloat the artifact (HBOS: 3 MB for 200k rows)
+        and make its bytes depend on the last batch scored.
         """
         state = self.__dict__.copy()
         state["_train_scores"] = None
         est = state.get("estimator")
-        if est is not None and any(hasattr(est, a) for a in _SCRATCH):
+        if est is not None and any(hasattr(est, a) for a in _SCRATCH + _PER_ROW):
             est = copy.copy(est)
             for a in _SCRATCH:
                 if hasattr(est, a):
                     delattr(est, a)
+            for a in _PER_ROW:
+                if hasattr(est, a):
+                    setattr(est, a, np.empty(0))
             state["estimator"] = est
         return state
 

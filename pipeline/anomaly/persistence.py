@@ -198,7 +198,7 @@ def load(path: str | Path) -> AnomalyModel:
     try:
         model = _assemble(card, adapter)
         model.score_batch(model.train_medians[None, :])  # smoke test now, not mid-stream
-    except (KeyError, TypeError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - whatever breaks here must break now, not mid-stream
         raise ModelError(f"{card_path}: model card is inconsistent ({type(err).__name__}: {err})") from None
     model._version = card["version"]
     log.info("loaded model %s (%s) version %s from %s", model.name, model.detector, model.version, card_path)

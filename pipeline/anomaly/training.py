@@ -3,9 +3,13 @@
 Why a bounded sample: a day of mainnet is tens of millions of address updates, far more than a
 detector needs and more than fits comfortably in memory. Offline input goes through a seeded
 reservoir (uniform over the whole input, fixed memory); ClickHouse input is sampled *in the server*
-by a hash of (address, ts) so the same table and bounds always give the same rows. The training
-population is address *updates* (one snapshot per address per transfer), the same population the
-streaming scorer sees.
+by a hash of (address, ts) so the same table and bounds always give the same rows.
+
+The training population must be the one the scorer sees, or calibration is off: the scoring stage
+scores the *latest update per (block, address)*, and ``address_features`` stores exactly those
+snapshots, so offline input is reduced the same way (:func:`latest_per_block`) before sampling.
+Sampling every update instead over-represents busy hub addresses (dozens of updates per block),
+which pushes the training score distribution up and every live score down.
 """
 
 from __future__ import annotations
@@ -96,6 +100,11 @@ def _iter_updates(input_path: str) -> Iterator[list[AddressUpdate]]:
     return iter_updates(input_path)
 
 
+def latest_per_block(updates: list[AddressUpdate]) -> list[AddressUpdate]:
+    """The last update of each address in one block's updates: the rows the scoring stage scores."""
+    return list({u.address: u for u in updates}.values())
+
+
 def read_offline(input_path: str, *, max_rows: int = DEFAULT_MAX_ROWS, seed: int = 0,
                  progress: bool = True) -> TrainingData:
     """Run decode + graph features over replay input and sample the resulting update snapshots."""
@@ -104,7 +113,7 @@ def read_offline(input_path: str, *, max_rows: int = DEFAULT_MAX_ROWS, seed: int
     bar = _bar(progress, desc="features", unit="upd")
     try:
         for batch in batches:
-            reservoir.add(batch)
+            reservoir.add(latest_per_block(batch))
             if bar is not None:
                 bar.update(len(batch))
     finally:
