@@ -35,6 +35,25 @@ class PipelineSettings:
     epoch_interval_s: float = 10.0  # how often Bytewax snapshots when recovery is on
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    enabled: bool = True  # graph, features, rules and anomaly scoring; off = decode and store only
+    rules: tuple[str, ...] = (str(REPO / "rules"),)  # rule files or directories
+    watchlists: str = str(REPO / "rules" / "lists")  # directory of watchlist files
+    model: str = str(REPO / "models" / "iforest")  # model directory or card; "" = no anomaly scoring
+    anomaly_threshold: float = -1.0  # calibrated 0-100; -1 = the model card's threshold
+    shards: int = 32  # address shards: fixed, so results do not depend on the worker count
+    long_window_s: int = 3600
+    short_window_s: int = 600
+    lateness_s: int = 30
+    min_score_rows: int = 2000  # anomaly micro-batch size when replaying fast
+    max_wait_ms: int = 200  # longest complete rows wait for a bigger batch at live pace
+    write_features: bool = True  # address_features snapshots (latest per address per block)
+
+
 @dataclass(frozen=True)
 class PriceSettings:
     trx_usd: float = 0.25  # USD value of one TRX, for USD volumes across tokens
@@ -45,6 +64,7 @@ class Settings:
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     prices: PriceSettings = field(default_factory=PriceSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     tokens: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # extra token registry entries
     source: str = "defaults"  # where the settings came from, for messages
 
@@ -55,6 +75,11 @@ class Settings:
         _positive("pipeline.workers", self.pipeline.workers)
         _positive("pipeline.batch_blocks", self.pipeline.batch_blocks)
         _positive("pipeline.epoch_interval_s", self.pipeline.epoch_interval_s)
+        a = self.analytics
+        for name in ("shards", "long_window_s", "short_window_s", "min_score_rows", "max_wait_ms"):
+            _positive(f"analytics.{name}", getattr(a, name))
+        if not (a.anomaly_threshold == -1.0 or 0.0 <= a.anomaly_threshold <= 100.0):
+            raise ConfigError(f"analytics.anomaly_threshold: must be 0..100 (or -1), got {a.anomaly_threshold}")
         if self.prices.trx_usd < 0:
             raise ConfigError(f"prices.trx_usd: must be >= 0, got {self.prices.trx_usd}")
         from pipeline.tron.tokens import TokenRegistry  # validates token entries
@@ -86,6 +111,12 @@ def _coerce(name: str, value: Any, target: type, origin: str) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if target is tuple:
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError(value)
         if target is int and isinstance(value, float) and not value.is_integer():
             raise ValueError(value)
         if target in (int, float) and isinstance(value, bool):
@@ -103,7 +134,15 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
             raise ConfigError(f"{section_name}.{key} ({origin}): unknown setting; known: {', '.join(sorted(known))}")
         target = type(getattr(current, key))
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
+        if target is str and key in ("watchlists", "model") and changes[key] and origin != "command line":
+            changes[key] = str(_relative_to(origin, changes[key]))
     return dataclasses.replace(current, **changes)
+
+
+def _relative_to(origin: str, value: str) -> Path:
+    """Paths in a config file are relative to the file; elsewhere to the working directory."""
+    base = Path(origin).parent if origin.endswith(".toml") else Path.cwd()
+    return (base / value).resolve()
 
 
 def load_settings(config_file: str | None = None, env: Mapping[str, str] | None = None,

@@ -83,7 +83,7 @@ class _MinuteLogic(op.StatefulBatchLogic):
     def snapshot(self) -> MinuteAggregator:
         import copy
 
-        return copy.deepcopy(self.agg)
+        return copy.deepcopy(self.agg)  # a few open minutes: cheap
 
 
 def build_flow(spec: FlowSpec, name: str = "tron_risk") -> Dataflow:

@@ -33,6 +33,12 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
            analytics: Analytics | None = None, source_name: str = "replay") -> ReplayResult:
     """Replay files through the full flow into ``settings.clickhouse.dsn``; blocks until done."""
     resolve_inputs(list(paths))  # fail fast, in this thread, on a missing file
+    if analytics is None and settings.analytics.enabled:
+        from pipeline.analytics import build_analytics
+        from pipeline.assemble import analytics_spec
+
+        spec = analytics_spec(settings)
+        analytics = build_analytics(spec) if spec is not None else None
     stats = RunStats()
     bar = _progress_bar() if progress else None
 

@@ -21,6 +21,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                      "distinct_senders", "distinct_receivers"),
     "dead_letters": ("id", "source", "position", "reason", "raw", "seen_at"),
     "checkpoints": ("source", "block_number", "block_id", "ts", "committed_at"),
+    "model_drift": ("window_start", "window_end", "model_version", "feature", "psi", "n"),
 }
 
 

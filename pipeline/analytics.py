@@ -1,0 +1,189 @@
+"""Analytics wiring: graph -> address shards (features + rules) -> scoring, as Bytewax steps.
+
+::
+
+    decoded blocks ─► graph (one key, block order) ─┬─► touches by shard ─► shard k: features + rules ─┐
+                                                    └─► "block N will bring U updates" ─────────────────┤
+                                                                                                        ▼
+                                         alerts, address_features, model_drift ◄─ scoring (one key) ◄───┘
+
+Determinism: the graph stage sees blocks in order; shard ``k`` sees exactly the touches of its
+addresses in that order, whatever worker it runs on (the shard count is fixed configuration, not
+the worker count); scoring joins per block and is batch-independent (see
+:mod:`pipeline.operators.scoring`). So alerts and features are the same with 1 or N workers.
+
+The stage objects are the pure ones from ``pipeline.operators``, ``pipeline.rules`` and
+``pipeline.anomaly``; this module only holds their Bytewax shells.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+
+from pipeline.operators.features import ShardState
+from pipeline.operators.graph import GraphStage
+from pipeline.operators.routing import route
+from pipeline.operators.scoring import RowScorer, ScoringStage
+from pipeline.operators.windows import WindowConfig
+from pipeline.records import AddressUpdate, Alert, DecodedBlock
+from pipeline.sinks.rows import feature_rows
+
+TableRows = tuple[str, list[tuple]]
+SCORE_KEY = "score"
+
+
+@dataclass(frozen=True)
+class AnalyticsSpec:
+    """Loaded, validated analytics configuration (built once at start by the caller)."""
+
+    windows: WindowConfig = field(default_factory=WindowConfig)
+    watchlist: frozenset[str] = frozenset()
+    ruleset: Any = None  # pipeline.rules.engine.RuleSet or None (no rules)
+    scorer: RowScorer | None = None
+    min_score_rows: int = 2_000
+    max_wait_s: float = 0.2  # longest complete rows wait for a bigger batch (live pace)
+    write_features: bool = True
+    recovery: bool = False  # snapshots cost a pickle of the state; skip them when nothing keeps them
+
+
+class _GraphLogic(op.StatefulBatchLogic):
+    def __init__(self, spec: AnalyticsSpec, resume: bytes | None) -> None:
+        self.spec = spec
+        self.graph: GraphStage = pickle.loads(resume) if resume else GraphStage(spec.windows, spec.watchlist)
+
+    def on_batch(self, values: list[DecodedBlock]) -> tuple[Iterable[tuple], bool]:
+        out: list[tuple] = []
+        n_shards = self.spec.windows.n_shards
+        for block in values:
+            routed = route(self.graph.process(block.transfers), n_shards)
+            number = block.block.number
+            out.append((SCORE_KEY, ("expect", number, sum(len(t) for t in routed.values()))))
+            out.extend((str(shard), ("touches", touches)) for shard, touches in routed.items())
+        return out, False
+
+    def snapshot(self) -> bytes | None:
+        return _freeze(self.spec, self.graph)
+
+
+class _ShardLogic(op.StatefulBatchLogic):
+    """Features and rules of one shard. Snapshot: the shard state and the rule cooldowns."""
+
+    def __init__(self, spec: AnalyticsSpec, resume: bytes | None) -> None:
+        self.spec = spec
+        state, cooldowns = pickle.loads(resume) if resume else (ShardState(spec.windows), None)
+        self.state: ShardState = state
+        self.rules = _fresh_ruleset(spec.ruleset)
+        if cooldowns and self.rules is not None:
+            self.rules.import_state(cooldowns)
+
+    def on_batch(self, values: list[tuple[str, list]]) -> tuple[Iterable[tuple], bool]:
+        per_block: dict[int, tuple[list[AddressUpdate], list[Alert]]] = {}
+        for _tag, touches in values:
+            updates = self.state.process(touches)
+            alerts = self.rules.evaluate(updates) if self.rules is not None else []
+            for u in updates:
+                entry = per_block.get(u.transfer.block_number)
+                if entry is None:
+                    entry = per_block[u.transfer.block_number] = ([], [])
+                entry[0].append(u)
+            for a in alerts:
+                per_block.setdefault(a.block_number, ([], []))[1].append(a)
+        return [("updates", b, ups, als) for b, (ups, als) in per_block.items()], False
+
+    def snapshot(self) -> bytes | None:
+        cooldowns = self.rules.export_state() if self.rules is not None else None
+        return _freeze(self.spec, (self.state, cooldowns))
+
+
+def _freeze(spec: AnalyticsSpec, state: object) -> bytes | None:
+    """Bytewax calls ``snapshot`` at every epoch, recovery or not: pay for a copy only when kept.
+
+    Pickled bytes are the immutable copy Bytewax asks for, made in one pass.
+    """
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL) if spec.recovery else None
+
+
+def _fresh_ruleset(base: Any) -> Any:
+    """A RuleSet sharing ``base``'s compiled rules and watchlists, with cooldowns of its own."""
+    if base is None:
+        return None
+    return type(base)(base.rules, base.env)
+
+
+class _ScoringLogic(op.StatefulBatchLogic):
+    """Holds blocks until complete, then scores them; a wall-clock timer bounds the wait."""
+
+    def __init__(self, spec: AnalyticsSpec, _resume: Any) -> None:
+        # Nothing to restore: incomplete blocks are re-sent by the upstream steps after a resume.
+        self.spec = spec
+        self.stage = ScoringStage(spec.scorer, spec.min_score_rows)
+        self._wake: datetime | None = None
+
+    def on_batch(self, values: list[tuple]) -> tuple[Iterable[TableRows], bool]:
+        for item in values:
+            if item[0] == "expect":
+                self.stage.expect(item[1], item[2])
+            else:
+                self.stage.add(item[1], item[2], item[3])
+        out = self._emit(self.stage.take())
+        if self._wake is None and self.stage.has_complete:
+            self._wake = datetime.now(timezone.utc) + timedelta(seconds=self.spec.max_wait_s)
+        return out, False
+
+    def on_notify(self) -> tuple[Iterable[TableRows], bool]:
+        self._wake = None
+        return self._emit(self.stage.take(force=True)), False
+
+    def on_eof(self) -> tuple[Iterable[TableRows], bool]:
+        self._wake = None
+        return self._emit(self.stage.take(force=True)), False
+
+    def notify_at(self) -> datetime | None:
+        return self._wake
+
+    def _emit(self, scored: Any) -> list[TableRows]:
+        if scored is None:
+            return []
+        out: list[TableRows] = []
+        if scored.alerts:
+            out.append(("alerts", scored.alerts))
+        if self.spec.write_features and scored.features:
+            out.append(("address_features", feature_rows(u.features for u in scored.features)))
+        take_drift = getattr(self.spec.scorer, "take_drift_rows", None)
+        if take_drift is not None:
+            drift = take_drift()
+            if drift:
+                out.append(("model_drift", [tuple(r) for r in drift]))
+        return out
+
+    def snapshot(self) -> None:
+        return None
+
+
+def build_analytics(spec: AnalyticsSpec):  # noqa: ANN201 - returns the flow's Analytics callable
+    """The ``analytics`` hook of :class:`pipeline.flow.FlowSpec` for this configuration."""
+
+    def analytics(blocks: Stream[DecodedBlock]) -> Stream[TableRows]:
+        graph_out = op.stateful_batch("graph", op.key_on("graph_key", blocks, lambda _b: "graph"),
+                                      lambda s: _GraphLogic(spec, s))
+        routed = op.key_rm("graph_out", graph_out)
+        keyed = op.key_on("route", routed, lambda item: item[0])
+        to_shards = op.filter("touches", keyed, lambda kv: kv[0] != SCORE_KEY)
+        expects = op.filter("expects", keyed, lambda kv: kv[0] == SCORE_KEY)
+        to_shards = op.map_value("unwrap", to_shards, lambda item: item[1])
+        expects = op.map_value("unwrap_expect", expects, lambda item: item[1])
+        shard_out = op.stateful_batch("shards", to_shards, lambda s: _ShardLogic(spec, s))
+        to_score = op.key_on("to_score", op.key_rm("shard_rows", shard_out), lambda _x: SCORE_KEY)
+        scored = op.stateful_batch("scoring", op.merge("join", expects, to_score),
+                                   lambda s: _ScoringLogic(spec, s))
+        return op.key_rm("scored", scored)
+
+    return analytics
+

@@ -1,0 +1,65 @@
+"""Build the analytics stages from settings, once, at start.
+
+Everything that can be wrong with rules, watchlists or a model is found here, before a single
+block is read, and reported as one line naming the file (a :class:`PipelineError`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pipeline.analytics import AnalyticsSpec
+from pipeline.config import AnalyticsSettings, Settings
+from pipeline.errors import ModelError
+from pipeline.operators.windows import WindowConfig
+
+log = logging.getLogger(__name__)
+
+
+def window_config(a: AnalyticsSettings) -> WindowConfig:
+    return WindowConfig(long_ms=a.long_window_s * 1000, short_ms=a.short_window_s * 1000,
+                        lateness_ms=a.lateness_s * 1000, n_shards=a.shards)
+
+
+def analytics_spec(settings: Settings) -> AnalyticsSpec | None:
+    a = settings.analytics
+    if not a.enabled:
+        return None
+    from pipeline.rules.engine import load_ruleset
+    from pipeline.watchlists import load_watchlists
+
+    watchlists = load_watchlists(a.watchlists) if a.watchlists else None
+    ruleset = load_ruleset(list(a.rules), watchlists) if a.rules else None
+    return AnalyticsSpec(
+        windows=window_config(a),
+        watchlist=watchlists.addresses if watchlists is not None else frozenset(),
+        ruleset=ruleset,
+        scorer=load_scorer(a),
+        min_score_rows=a.min_score_rows,
+        max_wait_s=a.max_wait_ms / 1000.0,
+        write_features=a.write_features,
+    )
+
+
+def load_scorer(a: AnalyticsSettings):  # noqa: ANN201
+    """The anomaly scorer for ``a.model``, or None when scoring is off.
+
+    The shipped default model path may be absent in a checkout that has not trained one yet:
+    then scoring is off with a warning. A model path the user configured must load.
+    """
+    if not a.model:
+        return None
+    from pipeline.config import AnalyticsSettings as Defaults
+
+    path = Path(a.model)
+    if not path.exists():
+        if a.model == Defaults().model:
+            log.warning("no anomaly model at %s: anomaly scoring is off (train one: run_pipeline.py train)", path)
+            return None
+        raise ModelError(f"{path}: anomaly model not found")
+    from pipeline.anomaly.persistence import load
+    from pipeline.anomaly.scorer import AnomalyScorer
+
+    threshold = None if a.anomaly_threshold < 0 else a.anomaly_threshold
+    return AnomalyScorer(load(path), threshold)

@@ -1,0 +1,132 @@
+"""Join the shards' outputs per block, score anomalies in micro-batches, finish rule alerts.
+
+The graph stage announces each block with the number of address updates its shards will
+produce; the shards send their updates and rule alerts here. A block is *complete* when all its
+updates have arrived, whatever worker or order they came from.
+
+Why results do not depend on batching: rows are deduplicated per (block, address) -- the latest
+update of an address in a block -- and IsolationForest and the pyod detectors score each row
+independently of the others in its batch. So scoring complete blocks one by one or a thousand at
+a time gives the same scores, alerts and feature rows; batch size is purely a speed knob (an
+IsolationForest call costs ~8 ms for one row or several hundred). ``take`` scores once enough
+rows are complete, or when the caller's timer says it has waited long enough (live pace).
+
+Every alert's ``risk_score`` comes from :func:`pipeline.anomaly.risk.risk_score`: rule alerts
+combine their severity with the subject's anomaly score in the same block, when it was scored.
+
+State is the incomplete and not-yet-scored blocks only: bounded by the batch, not the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+from pipeline.anomaly.risk import risk_score
+from pipeline.records import AddressUpdate, Alert
+
+log = logging.getLogger(__name__)
+
+MAX_PENDING_BLOCKS = 20_000  # safety valve: never let a lost update hold memory forever
+
+
+class RowScorer(Protocol):
+    def score_rows(self, rows: Sequence[AddressUpdate]) -> tuple[list[Alert], list[float]]:
+        """Anomaly alerts for ``rows`` and each row's calibrated score (0-100), in row order."""
+
+
+class Scored(NamedTuple):
+    alerts: list[Alert]
+    features: list[AddressUpdate]  # latest update per (block, address): the feature snapshot rows
+    blocks: int
+
+
+class _Pending:
+    __slots__ = ("expected", "updates", "alerts")
+
+    def __init__(self) -> None:
+        self.expected = -1  # unknown until the graph stage's announcement arrives
+        self.updates: list[AddressUpdate] = []
+        self.alerts: list[Alert] = []
+
+    @property
+    def complete(self) -> bool:
+        return self.expected == len(self.updates)
+
+
+class ScoringStage:
+    def __init__(self, scorer: RowScorer | None, min_rows: int = 2_000) -> None:
+        self.scorer = scorer
+        self.min_rows = min_rows
+        self._pending: dict[int, _Pending] = {}
+        self._complete_rows = 0
+
+    def expect(self, block_number: int, updates: int) -> None:
+        p = self._slot(block_number)
+        p.expected = updates
+        if p.complete:
+            self._complete_rows += len(p.updates)
+
+    def add(self, block_number: int, updates: Sequence[AddressUpdate], alerts: Sequence[Alert]) -> None:
+        p = self._slot(block_number)
+        was_complete = p.complete
+        p.updates.extend(updates)
+        p.alerts.extend(alerts)
+        if p.complete:
+            self._complete_rows += len(p.updates)
+        elif was_complete:  # more than announced: a bug upstream; say so, keep the data
+            log.error("block %d: %d updates, %d announced", block_number, len(p.updates), p.expected)
+            self._complete_rows -= len(p.updates) - len(updates)
+
+    def _slot(self, block_number: int) -> _Pending:
+        p = self._pending.get(block_number)
+        if p is None:
+            p = self._pending[block_number] = _Pending()
+        return p
+
+    @property
+    def has_complete(self) -> bool:
+        return any(p.complete for p in self._pending.values())
+
+    def take(self, force: bool = False) -> Scored | None:
+        """Score every complete block if there are ``min_rows`` rows (or ``force``)."""
+        if len(self._pending) > MAX_PENDING_BLOCKS:
+            oldest = min(self._pending)
+            log.error("block %d never completed (%d of %d updates); scoring what arrived",
+                      oldest, len(self._pending[oldest].updates), self._pending[oldest].expected)
+            self._pending[oldest].expected = len(self._pending[oldest].updates)
+            force = True
+        if not force and self._complete_rows < self.min_rows:
+            return None
+        done = sorted(b for b, p in self._pending.items() if p.complete)
+        if not done:
+            return None
+        rows: list[AddressUpdate] = []
+        rule_alerts: list[Alert] = []
+        for b in done:
+            p = self._pending.pop(b)
+            rows.extend(latest_per_address(p.updates))
+            rule_alerts.extend(p.alerts)
+        self._complete_rows = sum(len(p.updates) for p in self._pending.values() if p.complete)
+        return Scored(self._finish(rows, rule_alerts), rows, len(done))
+
+    def _finish(self, rows: list[AddressUpdate], rule_alerts: list[Alert]) -> list[Alert]:
+        if self.scorer is None or not rows:
+            return [a._replace(risk_score=risk_score(a.severity, None)) for a in rule_alerts]
+        anomaly_alerts, scores = self.scorer.score_rows(rows)
+        by_subject = {(u.transfer.block_number, u.address): s for u, s in zip(rows, scores)}
+        finished = [a._replace(risk_score=risk_score(a.severity, by_subject.get((a.block_number, a.address))))
+                    for a in rule_alerts]
+        return finished + anomaly_alerts
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+def latest_per_address(updates: Sequence[AddressUpdate]) -> list[AddressUpdate]:
+    """The last update of each address, in first-seen order (updates of one block)."""
+    latest: dict[str, AddressUpdate] = {}
+    for u in updates:
+        latest[u.address] = u
+    return list(latest.values())
