@@ -99,9 +99,13 @@ class DetectorAdapter:
             from scipy.stats import skew
 
             self._sorted = np.sort(Z, axis=0)
-            self._skew_sign = np.sign(skew(Z, axis=0))
+            # a constant column has no skewness (NaN in scipy and, through it, in pyod's scores):
+            # treat it as symmetric, which scores both tails
+            self._skew_sign = np.nan_to_num(np.sign(skew(Z, axis=0)), nan=0.0)
         if self.name == "iforest":
             self._train_scores = -est.score_samples(Z)
+        elif self.name in _ECDF:  # as pyod's fit, without its NaN on constant columns
+            self._train_scores = _ecdf_scores(self.name, self._sorted, self._skew_sign, Z, in_reference=True)
         else:  # pyod's own training scores: leave-one-out for LOF, reference-only for ECOD/COPOD
             self._train_scores = np.asarray(est.decision_scores_, dtype=np.float64)
         return self
@@ -149,8 +153,13 @@ class DetectorAdapter:
         return state
 
 
-def _ecdf_scores(name: str, sorted_cols: np.ndarray, skew_sign: np.ndarray, Z: np.ndarray) -> np.ndarray:
-    """ECOD/COPOD outlier scores of each row of ``Z`` against the training ECDF (batch-independent)."""
+def _ecdf_scores(name: str, sorted_cols: np.ndarray, skew_sign: np.ndarray, Z: np.ndarray,
+                 in_reference: bool = False) -> np.ndarray:
+    """ECOD/COPOD outlier scores of each row of ``Z`` against the training ECDF (batch-independent).
+
+    ``in_reference``: the rows are the training rows themselves (F = #<=x / n, as pyod's fit);
+    otherwise each row joins the reference on its own (F = (#<=x + 1) / (n + 1)).
+    """
     n = sorted_cols.shape[0]
     le = np.empty(Z.shape, dtype=np.float64)
     ge = np.empty(Z.shape, dtype=np.float64)
@@ -158,8 +167,9 @@ def _ecdf_scores(name: str, sorted_cols: np.ndarray, skew_sign: np.ndarray, Z: n
         col = sorted_cols[:, j]
         le[:, j] = np.searchsorted(col, Z[:, j], side="right")
         ge[:, j] = n - np.searchsorted(col, Z[:, j], side="left")
-    u_l = -np.log((le + 1.0) / (n + 1.0))
-    u_r = -np.log((ge + 1.0) / (n + 1.0))
+    extra = 0.0 if in_reference else 1.0
+    u_l = -np.log((le + extra) / (n + extra))
+    u_r = -np.log((ge + extra) / (n + extra))
     u_skew = u_l * -1 * np.sign(skew_sign - 1) + u_r * np.sign(skew_sign + 1)
     if name == "ecod":
         o = np.maximum(np.maximum(u_l, u_r), u_skew)

@@ -113,6 +113,8 @@ class AnomalyModel:
             raise ValueError(f"need at least 10 rows of {len(self.feature_names)} features, got {X.shape}")
         Z = self.transform.fit(X).transform(X)
         self.adapter.fit(Z)
+        if not np.isfinite(self.adapter.train_scores).all():
+            raise ValueError(f"{self.detector}: non-finite training scores; cannot calibrate")
         self.calibration = QuantileTable.from_sample(self.adapter.train_scores, SCORE_LEVELS)
         self.feature_tables = [QuantileTable.from_sample(X[:, j], FEATURE_LEVELS)
                                for j in range(X.shape[1])]
@@ -138,6 +140,9 @@ class AnomalyModel:
     # -- scoring ---------------------------------------------------------------------------
     def score_batch(self, X: np.ndarray) -> np.ndarray:
         """Raw scores (higher = more anomalous) for every row, in one detector call."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.size == 0:
+            return np.empty(0, dtype=np.float64)
         return self.adapter.decision(self.transform.transform(X))
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:

@@ -97,3 +97,20 @@ def test_stable_directory_is_replaced_on_retrain(train_X: np.ndarray, tmp_path: 
     p2 = save(second, tmp_path, versioned=False)
     assert p1 == p2 == tmp_path / "hbos"
     assert load(p2).version == second.version != first.version
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_constant_feature_columns_still_score(detector: str, train_X: np.ndarray) -> None:
+    """Real windows often have features that never fire (permission_changes all 0): no NaN."""
+    X = train_X.copy()
+    X[:, -3:] = 0.0
+    m = AnomalyModel(detector, seed=2).fit(X)
+    probe = np.vstack([X[:5], outliers()[0]])
+    probe[-1, -1] = 3.0  # the constant feature fires
+    s = m.score(probe)
+    assert np.isfinite(s).all() and s[-1] > np.median(s[:5])
+
+
+def test_empty_batch_scores_to_empty(model: AnomalyModel) -> None:
+    assert model.score(np.empty((0, model.transform.center.shape[0]))).shape == (0,)
+    assert model.score_batch(np.array([])).shape == (0,)
