@@ -49,6 +49,7 @@ class AnalyticsSpec:
     scorer: RowScorer | None = None
     min_score_rows: int = 2_000
     max_wait_s: float = 0.2  # longest complete rows wait for a bigger batch (live pace)
+    anomaly_cooldown_ms: int = 3_600_000  # one anomaly alert per detector and address per hour
     write_features: bool = True
     recovery: bool = False  # snapshots cost a pickle of the state; skip them when nothing keeps them
 
@@ -56,7 +57,7 @@ class AnalyticsSpec:
 class _GraphLogic(op.StatefulBatchLogic):
     def __init__(self, spec: AnalyticsSpec, resume: bytes | None) -> None:
         self.spec = spec
-        self.graph: GraphStage = pickle.loads(resume) if resume else GraphStage(spec.windows, spec.watchlist)
+        self.graph, self.seq = pickle.loads(resume) if resume else (GraphStage(spec.windows, spec.watchlist), 0)
 
     def on_batch(self, values: list[DecodedBlock]) -> tuple[Iterable[tuple], bool]:
         out: list[tuple] = []
@@ -64,12 +65,13 @@ class _GraphLogic(op.StatefulBatchLogic):
         for block in values:
             routed = route(self.graph.process(block.transfers), n_shards)
             number = block.block.number
-            out.append((SCORE_KEY, ("expect", number, sum(len(t) for t in routed.values()))))
+            out.append((SCORE_KEY, ("expect", number, sum(len(t) for t in routed.values()), self.seq)))
+            self.seq += 1
             out.extend((str(shard), ("touches", touches)) for shard, touches in routed.items())
         return out, False
 
     def snapshot(self) -> bytes | None:
-        return _freeze(self.spec, self.graph)
+        return _freeze(self.spec, (self.graph, self.seq))
 
 
 class _ShardLogic(op.StatefulBatchLogic):
@@ -120,16 +122,19 @@ def _fresh_ruleset(base: Any) -> Any:
 class _ScoringLogic(op.StatefulBatchLogic):
     """Holds blocks until complete, then scores them; a wall-clock timer bounds the wait."""
 
-    def __init__(self, spec: AnalyticsSpec, _resume: Any) -> None:
-        # Nothing to restore: incomplete blocks are re-sent by the upstream steps after a resume.
+    def __init__(self, spec: AnalyticsSpec, resume: bytes | None) -> None:
         self.spec = spec
-        self.stage = ScoringStage(spec.scorer, spec.min_score_rows)
+        if resume:
+            self.stage: ScoringStage = pickle.loads(resume)
+            self.stage.scorer = spec.scorer
+        else:
+            self.stage = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms)
         self._wake: datetime | None = None
 
     def on_batch(self, values: list[tuple]) -> tuple[Iterable[TableRows], bool]:
         for item in values:
             if item[0] == "expect":
-                self.stage.expect(item[1], item[2])
+                self.stage.expect(item[1], item[2], item[3])
             else:
                 self.stage.add(item[1], item[2], item[3])
         out = self._emit(self.stage.take())
@@ -163,8 +168,8 @@ class _ScoringLogic(op.StatefulBatchLogic):
                 out.append(("model_drift", [tuple(r) for r in drift]))
         return out
 
-    def snapshot(self) -> None:
-        return None
+    def snapshot(self) -> bytes | None:
+        return _freeze(self.spec, self.stage)
 
 
 def build_analytics(spec: AnalyticsSpec):  # noqa: ANN201 - returns the flow's Analytics callable

@@ -52,6 +52,7 @@ class AnalyticsSettings:
     min_score_rows: int = 2000  # anomaly micro-batch size when replaying fast
     max_wait_ms: int = 200  # longest complete rows wait for a bigger batch at live pace
     write_features: bool = True  # address_features snapshots (latest per address per block)
+    anomaly_cooldown_s: int = 3600  # one anomaly alert per detector and address per window
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,21 @@ def test_errors_are_one_line_and_exit_non_zero(args, message):
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_main_job_runs_with_no_arguments_and_prints_a_summary(tmp_path):
-    out = cli(cwd=tmp_path, timeout=300)
+def test_main_job_without_a_command_simulates_runs_and_evaluates(tmp_path):
+    # The main job with its options (a shorter chain than the default hour, to keep the suite fast).
+    out = cli("--blocks", "150", "--no-progress", cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "Ingested 2 blocks, 451 transactions" in out.stdout
-    assert "trc20_transfer" in out.stdout and "Alerts:" in out.stdout
-    assert (tmp_path / "data" / "chdb").is_dir()
+    assert "Simulated 150 blocks" in out.stdout
+    assert "Ingested 150 blocks" in out.stdout and "trc20_transfer" in out.stdout
+    assert "Alerts against the simulator's ground truth" in out.stdout and "sanctioned_exposure" in out.stdout
+    assert (tmp_path / "data" / "chdb").is_dir() and (tmp_path / "data" / "sim" / "labels.csv").is_file()
+    again = cli("--blocks", "150", "--no-progress", cwd=tmp_path, timeout=300)
+    assert "Reusing the simulated chain" in again.stdout
+    summary = lambda text: text[text.index("Alerts:"):text.index("Dead letters")]  # noqa: E731
+    assert summary(again.stdout) == summary(out.stdout)
+
+
+def test_sample_mode_replays_the_bundled_mainnet_blocks(tmp_path):
+    out = cli("demo", "--sample", "--no-progress", cwd=tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Ingested 2 blocks, 451 transactions" in out.stdout and "USDT" in out.stdout

@@ -14,7 +14,12 @@ rows are complete, or when the caller's timer says it has waited long enough (li
 Every alert's ``risk_score`` comes from :func:`pipeline.anomaly.risk.risk_score`: rule alerts
 combine their severity with the subject's anomaly score in the same block, when it was scored.
 
-State is the incomplete and not-yet-scored blocks only: bounded by the batch, not the stream.
+Blocks are scored strictly in the order the graph stage announced them (a sequence number), so
+the anomaly cooldown -- one alert per detector and address per ``cooldown_ms`` of event time,
+without which a busy exchange wallet would alert on every block -- is deterministic too.
+
+State is the incomplete and not-yet-scored blocks plus live cooldowns: bounded by the batch and
+by the cooldown window, not by the stream.
 """
 
 from __future__ import annotations
@@ -43,10 +48,11 @@ class Scored(NamedTuple):
 
 
 class _Pending:
-    __slots__ = ("expected", "updates", "alerts")
+    __slots__ = ("expected", "seq", "updates", "alerts")
 
     def __init__(self) -> None:
         self.expected = -1  # unknown until the graph stage's announcement arrives
+        self.seq = -1
         self.updates: list[AddressUpdate] = []
         self.alerts: list[Alert] = []
 
@@ -56,15 +62,27 @@ class _Pending:
 
 
 class ScoringStage:
-    def __init__(self, scorer: RowScorer | None, min_rows: int = 2_000) -> None:
+    def __init__(self, scorer: RowScorer | None, min_rows: int = 2_000, cooldown_ms: int = 3_600_000) -> None:
         self.scorer = scorer
         self.min_rows = min_rows
+        self.cooldown_ms = cooldown_ms
         self._pending: dict[int, _Pending] = {}
+        self._by_seq: dict[int, int] = {}  # announcement sequence -> block number
+        self._next_seq = 0
         self._complete_rows = 0
+        self._cooldown: dict[tuple[str, str], int] = {}  # (rule id, address) -> event time it ends
+        self._swept_at = 0
 
-    def expect(self, block_number: int, updates: int) -> None:
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["scorer"] = None  # models are loaded from configuration, not from snapshots
+        return state
+
+    def expect(self, block_number: int, updates: int, seq: int) -> None:
         p = self._slot(block_number)
         p.expected = updates
+        p.seq = seq
+        self._by_seq[seq] = block_number
         if p.complete:
             self._complete_rows += len(p.updates)
 
@@ -89,25 +107,36 @@ class ScoringStage:
     def has_complete(self) -> bool:
         return any(p.complete for p in self._pending.values())
 
+    def _ready(self) -> list[int]:
+        """Complete blocks that continue the announced sequence, in order."""
+        done = []
+        seq = self._next_seq
+        while seq in self._by_seq and self._pending[self._by_seq[seq]].complete:
+            done.append(self._by_seq[seq])
+            seq += 1
+        return done
+
     def take(self, force: bool = False) -> Scored | None:
-        """Score every complete block if there are ``min_rows`` rows (or ``force``)."""
+        """Score the complete blocks next in sequence if there are ``min_rows`` rows (or ``force``)."""
         if len(self._pending) > MAX_PENDING_BLOCKS:
-            oldest = min(self._pending)
-            log.error("block %d never completed (%d of %d updates); scoring what arrived",
-                      oldest, len(self._pending[oldest].updates), self._pending[oldest].expected)
-            self._pending[oldest].expected = len(self._pending[oldest].updates)
+            stuck = self._pending[self._by_seq.get(self._next_seq, min(self._pending))]
+            log.error("block never completed (%d of %d updates); scoring what arrived",
+                      len(stuck.updates), stuck.expected)
+            stuck.expected = len(stuck.updates)
             force = True
         if not force and self._complete_rows < self.min_rows:
             return None
-        done = sorted(b for b, p in self._pending.items() if p.complete)
+        done = self._ready()
         if not done:
             return None
         rows: list[AddressUpdate] = []
         rule_alerts: list[Alert] = []
         for b in done:
             p = self._pending.pop(b)
+            del self._by_seq[p.seq]
             rows.extend(latest_per_address(p.updates))
             rule_alerts.extend(p.alerts)
+        self._next_seq += len(done)
         self._complete_rows = sum(len(p.updates) for p in self._pending.values() if p.complete)
         return Scored(self._finish(rows, rule_alerts), rows, len(done))
 
@@ -115,10 +144,30 @@ class ScoringStage:
         if self.scorer is None or not rows:
             return [a._replace(risk_score=risk_score(a.severity, None)) for a in rule_alerts]
         anomaly_alerts, scores = self.scorer.score_rows(rows)
-        by_subject = {(u.transfer.block_number, u.address): s for u, s in zip(rows, scores)}
+        subjects = {a.address for a in rule_alerts}
+        by_subject = {(u.transfer.block_number, u.address): float(scores[i])
+                      for i, u in enumerate(rows) if u.address in subjects}
         finished = [a._replace(risk_score=risk_score(a.severity, by_subject.get((a.block_number, a.address))))
                     for a in rule_alerts]
-        return finished + anomaly_alerts
+        return finished + self._cool(anomaly_alerts)
+
+    def _cool(self, alerts: list[Alert]) -> list[Alert]:
+        """Keep the first anomaly alert per detector and address within the cooldown (event time)."""
+        if not self.cooldown_ms or not alerts:
+            return alerts
+        kept = []
+        cooldown = self._cooldown
+        for a in sorted(alerts, key=lambda a: (a.ts, a.block_number)):
+            key = (a.rule_id, a.address)
+            if cooldown.get(key, -1) > a.ts:
+                continue
+            cooldown[key] = a.ts + self.cooldown_ms
+            kept.append(a)
+        latest = alerts[-1].ts
+        if latest - self._swept_at > self.cooldown_ms:  # expired entries go, once per window
+            self._cooldown = {k: v for k, v in cooldown.items() if v > latest}
+            self._swept_at = latest
+        return kept
 
     def __len__(self) -> int:
         return len(self._pending)
