@@ -45,7 +45,7 @@ class FlowSpec:
     max_delay_s: float = 0.5
     analytics: Analytics | None = None
     on_block: Callable[[DecodedBlock], None] | None = field(default=None, compare=False)
-    on_commit: Callable[[dict[str, int]], None] | None = field(default=None, compare=False)
+    on_commit: Callable[[dict[str, list[tuple]]], None] | None = field(default=None, compare=False)
 
 
 def _decode(tokens: TokenRegistry, item: RawBlock | DeadLetter) -> DecodedBlock | DeadLetter:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipeline.config import Settings
@@ -30,8 +30,14 @@ class ReplayResult:
 
 
 def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progress: bool = True,
-           analytics: Analytics | None = None, source_name: str = "replay") -> ReplayResult:
-    """Replay files through the full flow into ``settings.clickhouse.dsn``; blocks until done."""
+           analytics: Analytics | None = None, source_name: str = "replay",
+           on_block: Callable[[DecodedBlock], None] | None = None,
+           on_commit: Callable[[dict[str, list[tuple]]], None] | None = None) -> ReplayResult:
+    """Replay files through the full flow into ``settings.clickhouse.dsn``; blocks until done.
+
+    ``on_block`` sees each decoded block as it enters the analytics, ``on_commit`` the rows of each
+    committed insert batch per table (both called from worker threads): the benchmark's hooks.
+    """
     resolve_inputs(list(paths))  # fail fast, in this thread, on a missing file
     if analytics is None and settings.analytics.enabled:
         from pipeline.analytics import build_analytics
@@ -42,7 +48,9 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     stats = RunStats()
     bar = _progress_bar() if progress else None
 
-    def on_block(block: DecodedBlock) -> None:
+    def block_seen(block: DecodedBlock) -> None:
+        if on_block is not None:
+            on_block(block)
         stats.blocks += 1
         stats.transactions += block.block.tx_count
         stats.records += len(block.transfers)
@@ -60,8 +68,8 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
         flush_rows=settings.clickhouse.flush_rows,
         max_delay_s=settings.clickhouse.max_delay_ms / 1000.0,
         analytics=analytics,
-        on_block=on_block,
-        on_commit=stats.on_commit,
+        on_block=block_seen,
+        on_commit=stats.on_commit if on_commit is None else _both(stats.on_commit, on_commit),
     )
     started = time.monotonic()
     try:
@@ -75,6 +83,14 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
         if bar is not None:
             bar.close()
     return ReplayResult(stats, time.monotonic() - started)
+
+
+def _both(first: Callable[[dict[str, list[tuple]]], None],
+          second: Callable[[dict[str, list[tuple]]], None]) -> Callable[[dict[str, list[tuple]]], None]:
+    def call(rows: dict[str, list[tuple]]) -> None:
+        first(rows)
+        second(rows)
+    return call
 
 
 def find_pipeline_error(err: BaseException | None) -> PipelineError | None:

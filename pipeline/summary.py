@@ -23,9 +23,9 @@ class RunStats:
     dead_letters: int = 0
     committed: dict[str, int] = field(default_factory=dict)
 
-    def on_commit(self, written: dict[str, int]) -> None:
-        for table, n in written.items():
-            self.committed[table] = self.committed.get(table, 0) + n
+    def on_commit(self, written: dict[str, list[tuple]]) -> None:
+        for table, rows in written.items():
+            self.committed[table] = self.committed.get(table, 0) + len(rows)
 
 
 def stored_counts(client: Any) -> dict[str, Any]:

@@ -35,7 +35,7 @@ class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
     dsn: str
     flush_rows: int = 50_000
     max_delay_s: float = 0.5
-    on_commit: Callable[[dict[str, int]], None] | None = field(default=None, compare=False)
+    on_commit: Callable[[dict[str, list[tuple]]], None] | None = field(default=None, compare=False)
 
     def list_parts(self) -> list[str]:
         return [PART]

@@ -34,7 +34,8 @@ class ClickHouseWriter:
     """Buffers rows per table; ``flush`` inserts them in ``FLUSH_ORDER``."""
 
     def __init__(self, client: Any, database: str, flush_rows: int = 50_000, max_delay_s: float = 0.5,
-                 retry_budget_s: float = 300.0, on_commit: Callable[[dict[str, int]], None] | None = None,
+                 retry_budget_s: float = 300.0,
+                 on_commit: Callable[[dict[str, list[tuple]]], None] | None = None,
                  columns: dict[str, tuple[str, ...]] | None = None) -> None:
         self.client = client
         self.database = database
@@ -67,6 +68,7 @@ class ClickHouseWriter:
     def flush(self) -> dict[str, int]:
         """Insert everything buffered; returns rows written per table."""
         written: dict[str, int] = {}
+        committed_rows: dict[str, list[tuple]] = {}
         try:
             order = [t for t in FLUSH_ORDER if t in self._buffers] + [
                 t for t in self._buffers if t not in FLUSH_ORDER]
@@ -75,14 +77,15 @@ class ClickHouseWriter:
                 if rows:
                     self._insert(table, rows)
                     written[table] = len(rows)
+                    committed_rows[table] = rows
                     self.committed[table] = self.committed.get(table, 0) + len(rows)
         finally:
             # Only what was written is dropped; a failed table keeps its rows for the next try.
             for table in written:
                 self._pending -= len(self._buffers.pop(table))
             self._last_flush = time.monotonic()
-        if written and self.on_commit:
-            self.on_commit(written)
+        if committed_rows and self.on_commit:
+            self.on_commit(committed_rows)  # observers (stats, latency) see exactly what is stored
         return written
 
     def _insert(self, table: str, rows: list[tuple]) -> None:
