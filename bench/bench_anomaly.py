@@ -30,11 +30,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.anomaly.detectors import DETECTORS  # noqa: E402
-from pipeline.anomaly.model import AnomalyModel  # noqa: E402
-from pipeline.anomaly.persistence import load  # noqa: E402
-from pipeline.anomaly.scorer import AnomalyScorer  # noqa: E402
-from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Kind, Transfer  # noqa: E402
+from pipeline.anomaly.detectors import DETECTORS
+from pipeline.anomaly.model import AnomalyModel
+from pipeline.anomaly.persistence import load
+from pipeline.anomaly.scorer import AnomalyScorer
+from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Kind, Transfer
 
 COL = {n: j for j, n in enumerate(FEATURE_NAMES)}
 

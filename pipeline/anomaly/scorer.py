@@ -33,7 +33,7 @@ from pipeline.anomaly.drift import DriftMonitor, DriftRow
 from pipeline.anomaly.model import Scorable
 from pipeline.anomaly.risk import risk_score
 from pipeline.errors import ModelError
-from pipeline.records import FEATURE_NAMES, Alert, AddressUpdate
+from pipeline.records import FEATURE_NAMES, AddressUpdate, Alert
 
 log = logging.getLogger(__name__)
 

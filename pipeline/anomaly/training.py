@@ -43,7 +43,7 @@ def parse_time(text: str, flag: str) -> int:
     if text.lstrip("-").isdigit():
         return int(text)
     try:
-        t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        t = dt.datetime.fromisoformat(text)  # 3.11 accepts a trailing Z
     except ValueError:
         raise ConfigError(f"{flag}: {text!r} is neither ms since epoch nor an ISO date/time "
                           "(e.g. 2024-04-25 or 2024-04-25T12:00:00Z)") from None

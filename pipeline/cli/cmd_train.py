@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--contamination", type=float, default=0.01, help="expected outlier share (default 0.01)")
     p.add_argument("--threshold", type=float, default=99.0,
                    help="calibrated score (0-100) at which an alert is raised (default 99.0)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="detector parameter, repeatable; DETECTOR.KEY=VALUE applies to one detector only "
+                        "(e.g. iforest.n_estimators=50, hbos.n_bins=20, lof.n_neighbors=35); recorded in the card")
     p.add_argument("--max-rows", type=int, default=200_000, help="training sample size cap (default 200000)")
     p.add_argument("--keep-versions", action="store_true",
                    help="write <detector>-<version>/ instead of replacing <detector>/")
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--contamination: {args.contamination} must be in (0, 0.5]")
     if args.max_rows < 10:
         raise ConfigError("--max-rows: need at least 10 rows")
+    params = {d: parse_params(args.param, d) for d in detectors}  # validate before reading data
     progress = not args.no_progress
     if args.input:
         if args.since or args.until:
@@ -71,19 +75,47 @@ def run(args: argparse.Namespace) -> int:
     if len(data.X) < 10:
         raise ConfigError(f"only {len(data.X)} training rows; need at least 10")
     for detector in detectors:
-        path = fit_and_save(detector, data, args)
+        path = fit_and_save(detector, data, args, params[detector])
         print(describe(path))
     return 0
 
 
-def fit_and_save(detector: str, data: Any, args: argparse.Namespace) -> Path:
+def parse_params(items: list[str], detector: str) -> dict[str, Any]:
+    """``[DETECTOR.]KEY=VALUE`` strings -> the dict for ``detector``; values become int, float,
+    bool or stay strings. Unprefixed keys apply to every detector."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        owner, dot, name = key.strip().rpartition(".")
+        if not sep or not name.isidentifier():
+            raise ConfigError(f"--param: {item!r} is not [DETECTOR.]KEY=VALUE")
+        if dot and owner != detector:
+            continue
+        key = name
+        value: Any = raw.strip()
+        for conv in (int, float):
+            try:
+                value = conv(raw)
+                break
+            except ValueError:
+                continue
+        if raw.strip().lower() in ("true", "false"):
+            value = raw.strip().lower() == "true"
+        out[key] = value
+    return out
+
+
+def fit_and_save(detector: str, data: Any, args: argparse.Namespace, params: dict[str, Any]) -> Path:
     from pipeline.anomaly.model import AnomalyModel
     from pipeline.anomaly.persistence import save
 
     model = AnomalyModel(detector, seed=args.seed, contamination=args.contamination,
-                         threshold=args.threshold)
+                         threshold=args.threshold, params=params)
     log.info("fitting %s on %d rows", detector, len(data.X))
-    model.fit(data.X, info=data.info)
+    try:
+        model.fit(data.X, info=data.info)
+    except TypeError as err:  # an unknown --param reaches the estimator's constructor
+        raise ConfigError(f"--param for {detector}: {err}") from None
     return save(model, args.out, versioned=args.keep_versions)
 
 
@@ -102,11 +134,11 @@ def describe(path: Path) -> str:
     libs = ", ".join(f"{k} {v}" for k, v in card["libraries"].items())
     return "\n".join([
         f"model {card['name']} ({card['detector']}) version {card['version']} -> {path}",
-        f"  trained on {t['rows']} rows from {t['source']}, {when(t['first_ts'])} .. {when(t['last_ts'])} UTC, "
-        f"blocks {t['first_block']} .. {t['last_block']} (fit on {card['fit_rows']})",
-        f"  seed {card['seed']}, contamination {card['contamination']}, alert threshold {card['threshold']} "
-        f"(calibrated 0-100)",
-        f"  raw training scores: p50 {s['p50']:.4g}, p90 {s['p90']:.4g}, p99 {s['p99']:.4g}, "
-        f"p99.9 {s['p99.9']:.4g}, max {s['max']:.4g}",
+        (f"  trained on {t['rows']} rows from {t['source']}, {when(t['first_ts'])} .. {when(t['last_ts'])} "
+         f"UTC, blocks {t['first_block']} .. {t['last_block']} (fit on {card['fit_rows']})"),
+        (f"  seed {card['seed']}, contamination {card['contamination']}, alert threshold {card['threshold']} "
+         "(calibrated 0-100)"),
+        (f"  raw training scores: p50 {s['p50']:.4g}, p90 {s['p90']:.4g}, p99 {s['p99']:.4g}, "
+         f"p99.9 {s['p99.9']:.4g}, max {s['max']:.4g}"),
         f"  {len(card['features'])} features, log1p on {len(card['transform']['log1p'])}; {libs}",
     ])
