@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import make_update, normal_features, outliers, real_addresses
+from anomaly_data import make_update, normal_features, outliers, real_addresses
 
 from pipeline.anomaly.drift import DriftMonitor
 from pipeline.anomaly.model import AnomalyModel
