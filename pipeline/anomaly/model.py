@@ -192,6 +192,11 @@ class Ensemble:
         self.threshold = float(threshold if threshold is not None else members[0].threshold)
 
     @property
+    def drift(self) -> DriftReference | None:
+        """Training bins of the first member (members share the training data)."""
+        return self.members[0].drift
+
+    @property
     def version(self) -> str:
         joined = "+".join(f"{m.name}:{m.version}" for m in self.members)
         return hashlib.blake2b(joined.encode(), digest_size=6).hexdigest()

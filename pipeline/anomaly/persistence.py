@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 from pipeline.anomaly.calibration import QuantileTable
 from pipeline.anomaly.detectors import DetectorAdapter
 from pipeline.anomaly.drift import DriftReference
-from pipeline.anomaly.model import AnomalyModel, TrainingInfo
+from pipeline.anomaly.model import AnomalyModel, Ensemble, TrainingInfo
 from pipeline.anomaly.transform import FeatureTransform
 from pipeline.errors import ModelError
 from pipeline.records import FEATURE_NAMES
@@ -218,3 +219,14 @@ def _assemble(card: dict[str, Any], adapter: DetectorAdapter) -> AnomalyModel:
     model.drift = DriftReference.from_card(names, card["drift_bins"])
     model.info = TrainingInfo(**card["training"])
     return model
+
+
+def load_ensemble(paths: Sequence[str | Path], *, threshold: float | None = None) -> Ensemble:
+    """Load several saved models as one ``ensemble`` (mean of calibrated scores).
+
+    Members must share the feature list (checked by :func:`load`) and should share the training
+    data, since explanations and drift bins come from the first member.
+    """
+    if not paths:
+        raise ModelError("an ensemble needs at least one model path")
+    return Ensemble([load(p) for p in paths], threshold=threshold)

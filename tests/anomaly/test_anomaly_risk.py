@@ -58,3 +58,13 @@ def test_monotonic_in_anomaly(severity: str | None, a: float, b: float) -> None:
 def test_monotonic_in_severity(anomaly: float | None) -> None:
     risks = [risk_score(s, anomaly) for s in SEVERITIES]
     assert risks == sorted(risks)
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    from pipeline.anomaly import model, risk
+
+    for module in (risk, model):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0

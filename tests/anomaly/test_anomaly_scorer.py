@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,21 @@ def test_default_drift_monitor_flushes_at_the_end(model: CountingModel) -> None:
     rows = scorer.take_drift_rows(flush=True)
     assert len(rows) == 20 and {r.n for r in rows} == {12} and rows[0].window_end - rows[0].window_start == 60_000
     assert AnomalyScorer(model, drift_window_ms=None).drift is None
+
+
+def test_ensemble_scores_as_one_rule(train_X: np.ndarray, tmp_path: Path) -> None:
+    from pipeline.anomaly.persistence import load_ensemble, save
+
+    paths = [save(AnomalyModel(d, seed=4).fit(train_X), tmp_path) for d in ("iforest", "copod")]
+    ens = load_ensemble(paths, threshold=90.0)
+    out, _ = outliers()
+    updates = [make_update(a, r, 1_713_139_200_000 + i, f"{i:064x}") for i, (a, r) in
+               enumerate(zip(real_addresses(4), out))]
+    scorer = AnomalyScorer(ens, drift_window_ms=60_000)
+    alerts = scorer.score_updates(updates)
+    assert alerts and {a.rule_id for a in alerts} == {"anomaly.ensemble"}
+    assert {a.rule_version for a in alerts} == {ens.version}
+    assert json.loads(alerts[0].details)["detector"] == "ensemble"
+    assert len(scorer.take_drift_rows(flush=True)) == 20
+    with pytest.raises(ModelError, match="at least one model"):
+        load_ensemble([])
