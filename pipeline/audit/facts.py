@@ -1,0 +1,68 @@
+"""Builders of audit records for each kind of fact, with their deterministic ids.
+
+The id says what makes a fact *the same fact* on a replay: an alert reaching a status (alert id +
+status), a rule or model version being loaded (id + version), a ticket delivered (alert id +
+endpoint), an analyst action (alert id + time + analyst), an export (manifest digest).
+
+Alerts are the one case whose kind depends on history: the first status chained for an alert id is
+``alert_created``, any later one ``alert_status_changed``; the appender decides (it knows the chain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pipeline.audit.chain import AuditRecord, Kind, make_record
+from pipeline.records import Alert
+
+ALERT_FACT = "alert_status"  # the id namespace shared by alert_created and alert_status_changed
+
+
+def alert_record(alert: Alert | tuple) -> AuditRecord:
+    """``alert_created`` for now; :class:`AuditAppender` relabels a later status as a change."""
+    a = Alert(*alert) if not isinstance(alert, Alert) else alert
+    payload = {"status": a.status, "ts": a.ts, "detected_at": a.detected_at,
+               "block_number": a.block_number, "tx_id": a.tx_id, "rule_id": a.rule_id,
+               "rule_version": a.rule_version, "severity": a.severity,
+               "risk_score": round(float(a.risk_score), 4), "source": a.source}
+    return make_record(Kind.ALERT_CREATED, a.alert_id, payload, ALERT_FACT, a.status, address=a.address)
+
+
+def alert_records(alerts: Iterable[Alert | tuple]) -> list[AuditRecord]:
+    return [alert_record(a) for a in alerts]
+
+
+def rules_loaded_records(ruleset: Any) -> list[AuditRecord]:
+    """One record per rule version loaded (RuleSet.rules have ``.version``, content-derived)."""
+    out = []
+    for rule in getattr(ruleset, "rules", ()) or ():
+        payload = {"rule_id": rule.id, "version": rule.version, "severity": rule.severity,
+                   "enabled": bool(rule.enabled), "where": f"{rule.path}:{rule.line}"}
+        out.append(make_record(Kind.RULES_LOADED, rule.id, payload, rule.version))
+    return out
+
+
+def model_loaded_record(name: str, version: str, card: Mapping[str, Any] | None = None) -> AuditRecord:
+    """A model version (content-derived id from its card) being put into service."""
+    payload = {"model": name, "version": version}
+    if card:
+        payload.update({k: card[k] for k in ("detector", "features", "libraries") if k in card})
+    return make_record(Kind.MODEL_LOADED, name, payload, version)
+
+
+def ticket_delivered_record(alert_id: str, endpoint: str, status: int | str, attempts: int,
+                            address: str = "") -> AuditRecord:
+    payload = {"endpoint": endpoint, "status": status, "attempts": attempts}
+    return make_record(Kind.TICKET_DELIVERED, alert_id, payload, endpoint, address=address)
+
+
+def disposition_record(alert_id: str, address: str, action: str, disposition: str, analyst: str,
+                       note: str, at: int) -> AuditRecord:
+    payload = {"action": action, "disposition": disposition, "note": note, "at": at}
+    return make_record(Kind.DISPOSITION, alert_id, payload, action, disposition, analyst, at,
+                       address=address, actor=analyst)
+
+
+def export_record(manifest_sha256: str, summary: Mapping[str, Any], actor: str) -> AuditRecord:
+    return make_record(Kind.EXPORT, manifest_sha256, dict(summary), actor=actor)

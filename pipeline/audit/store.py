@@ -1,0 +1,138 @@
+"""``AuditAppender``: resumes the chain from ClickHouse, skips facts already chained, writes.
+
+The chain has one writer at a time (the sink's process during a run; the analyst CLI otherwise —
+with chDB they cannot overlap, one process per data directory). The appender reads the head
+(last seq, hash, ts) once, then keeps it in memory; before each batch it asks ClickHouse which of
+the batch's record ids are already chained (in chunks, so memory is bounded by the batch), so a
+replay or a retried batch never forks or duplicates the chain. After each insert it checks that
+nobody else appended in between (a second writer on a server DSN) and stops with an error if so.
+
+Heads are recorded in ``audit_heads`` every ``head_every`` records and on ``close``: anchors that
+``audit verify`` compares with the chain, so a rewritten tail (hashes recomputed) is still caught.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pipeline.audit.chain import GENESIS, FIELDS, AuditChain, AuditRecord, ChainRow, Kind
+from pipeline.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "audit_log": FIELDS,
+    "audit_heads": ("seq", "hash", "recorded_at"),
+    "dispositions": ("alert_id", "at", "action", "disposition", "analyst", "note", "record_id"),
+    "evidence": ("alert_id", "ts", "address", "rule_id", "rule_version", "created_at", "triggers",
+                 "definition", "features", "neighbourhood", "neighbourhood_rows"),
+}
+_CHUNK = 2_000  # ids per dedup query
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class AuditAppender:
+    """Append audit records to ``{database}.audit_log`` idempotently; see the module docstring."""
+
+    def __init__(self, client: Any, database: str, head_every: int = 1_000) -> None:
+        self.client = client
+        self.database = database
+        self.head_every = head_every
+        self.chain = self._load_head()
+        self._last_head_seq = self.chain.seq
+
+    def _load_head(self) -> AuditChain:
+        rows = self.client.query(
+            f"SELECT seq, hash, toUnixTimestamp64Milli(ts) FROM {self.database}.audit_log "
+            "ORDER BY seq DESC LIMIT 1").result_rows
+        if not rows:
+            return AuditChain()
+        seq, h, ts = rows[0]
+        return AuditChain(int(seq), h, int(ts))
+
+    def _existing(self, column: str, values: Sequence[str], extra: str = "") -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(values), _CHUNK):
+            chunk = list(values[i:i + _CHUNK])
+            found.update(r[0] for r in self.client.query(
+                f"SELECT DISTINCT {column} FROM {self.database}.audit_log "
+                f"WHERE {column} IN %(v)s {extra}", parameters={"v": chunk}).result_rows)
+        return found
+
+    def pending(self, records: Iterable[AuditRecord]) -> list[AuditRecord]:
+        """The records not yet chained (nor repeated in this batch), alert kinds resolved."""
+        unique: dict[str, AuditRecord] = {}
+        for r in records:
+            unique.setdefault(r.record_id, r)
+        if not unique:
+            return []
+        done = self._existing("record_id", list(unique))
+        todo = [r for rid, r in unique.items() if rid not in done]
+        alert_subjects = [r.subject for r in todo if r.kind == Kind.ALERT_CREATED]
+        if not alert_subjects:
+            return todo
+        created = self._existing("subject", alert_subjects, f"AND kind = '{Kind.ALERT_CREATED}'")
+        out = []
+        for r in todo:
+            if r.kind == Kind.ALERT_CREATED:
+                if r.subject in created:
+                    r = r._replace(kind=Kind.ALERT_STATUS_CHANGED)
+                created.add(r.subject)
+            out.append(r)
+        return out
+
+    def append(self, records: Iterable[AuditRecord]) -> list[ChainRow]:
+        """Chain and write the new records; returns the rows written (empty if all were known)."""
+        todo = self.pending(records)
+        if not todo:
+            return []
+        before = self.chain.head, self.chain.last_ts
+        rows = self.chain.append(todo)
+        token = hashlib.sha256(f"{rows[0].prev_hash}{rows[-1].hash}".encode()).hexdigest()
+        try:
+            self.client.insert(f"{self.database}.audit_log", rows, column_names=COLUMNS["audit_log"],
+                               settings={"insert_deduplication_token": token, "async_insert": 0})
+        except Exception as err:  # noqa: BLE001 - the chain state must not run ahead of storage
+            (self.chain.seq, self.chain.last_hash), self.chain.last_ts = before
+            raise StorageError(f"audit append to {self.database}.audit_log failed: "
+                               f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        after = self.client.query(
+            f"SELECT count(), max(seq) FROM {self.database}.audit_log WHERE seq > %(s)s",
+            parameters={"s": before[0][0]}).result_rows[0]
+        if int(after[0]) != len(rows) or int(after[1]) != rows[-1].seq:
+            raise StorageError(f"{self.database}.audit_log: another writer appended after seq "
+                               f"{before[0][0]} (found {after[0]} rows, wrote {len(rows)}); the audit "
+                               "chain needs a single writer — run `audit verify` to see the fork")
+        if self.chain.seq // self.head_every > self._last_head_seq // self.head_every:
+            self.record_head()
+        log.debug("audit: chained %d records, head seq %d", len(rows), self.chain.seq)
+        return rows
+
+    def record_head(self) -> tuple[int, str] | None:
+        """Write the current head to ``audit_heads`` (idempotent: keyed by seq)."""
+        if self.chain.seq == 0 or self.chain.seq == self._last_head_seq and self._has_head():
+            return None
+        self.client.insert(f"{self.database}.audit_heads", [(self.chain.seq, self.chain.last_hash, _now_ms())],
+                           column_names=COLUMNS["audit_heads"])
+        self._last_head_seq = self.chain.seq
+        return self.chain.head
+
+    def _has_head(self) -> bool:
+        return bool(self.client.query(f"SELECT 1 FROM {self.database}.audit_heads WHERE seq = %(s)s",
+                                      parameters={"s": self.chain.seq}).result_rows)
+
+    def close(self) -> None:
+        self.record_head()
+
+
+def chain_head(client: Any, database: str) -> tuple[int, str]:
+    """The last (seq, hash) of the stored chain; (0, GENESIS) when empty."""
+    rows = client.query(f"SELECT seq, hash FROM {database}.audit_log ORDER BY seq DESC LIMIT 1").result_rows
+    return (int(rows[0][0]), rows[0][1]) if rows else (0, GENESIS)
