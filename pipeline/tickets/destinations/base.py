@@ -1,0 +1,182 @@
+"""What every destination shares: the message to deliver, the HTTP call, the adapter contract.
+
+An adapter turns a :class:`Message` into an HTTP request for its tracker's API and reads the
+ticket id out of the answer. It also says how the tracker protects against duplicates, which is
+what the worker needs after an attempt whose outcome is unknown (timeout, crash after sending):
+
+* ``dedup_create`` - the tracker deduplicates on our id (Standard Webhooks ``webhook-id``,
+  PagerDuty ``dedup_key``, Opsgenie ``alias``): sending again is safe;
+* ``find`` - otherwise, can we find the ticket an unacknowledged attempt may have created
+  (Jira by label, GitHub by a marker in the body, ServiceNow by ``correlation_id``)?
+* the same two for appending a later alert of a group to an existing ticket.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+import requests
+
+from pipeline.records import Alert
+from pipeline.tickets.routing import Destination
+
+USER_AGENT = "tronrisk-tickets/1"
+
+
+class Ticket(NamedTuple):
+    external_id: str
+    external_url: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One alert to deliver to one destination, as the first (create) or a later (append) alert."""
+
+    alert: Alert
+    item_key: str
+    group_id: str
+    route: str
+    link: str  # the analyst dashboard URL of this alert
+    first: bool = True  # create a ticket; False: append to the group's ticket
+
+    @property
+    def evidence(self) -> Any:
+        try:
+            return json.loads(self.alert.details) if self.alert.details else {}
+        except ValueError:
+            return {"raw": self.alert.details}
+
+    @property
+    def summary(self) -> str:
+        a = self.alert
+        return f"[{a.severity.upper()}] {a.title or a.rule_id} - {a.address}"
+
+    def iso_ts(self) -> str:
+        return datetime.fromtimestamp(self.alert.ts / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+    def facts(self) -> list[tuple[str, str]]:
+        a = self.alert
+        return [("Rule", f"{a.rule_id} (version {a.rule_version})"), ("Severity", a.severity),
+                ("Risk score", f"{a.risk_score:g}"), ("Subject address", a.address),
+                ("Transaction", a.tx_id), ("Block", str(a.block_number)), ("Event time", self.iso_ts()),
+                ("Status", f"{a.status} ({a.source})"), ("Tags", ", ".join(a.tags)), ("Alert id", a.alert_id),
+                ("Dashboard", self.link)]
+
+    def text(self) -> str:
+        """Plain-text body: facts, then the evidence as indented JSON."""
+        lines = [f"{k}: {v}" for k, v in self.facts()]
+        return "\n".join([*lines, "", "Evidence:", json.dumps(self.evidence, indent=2, sort_keys=True)])
+
+    def markdown(self) -> str:
+        rows = "\n".join(f"| {k} | {v} |" for k, v in self.facts())
+        return (f"| | |\n|---|---|\n{rows}\n\n<details><summary>Evidence</summary>\n\n```json\n"
+                f"{json.dumps(self.evidence, indent=2, sort_keys=True)}\n```\n</details>\n\n"
+                f"<!-- tronrisk-group:{self.group_id} -->\n<!-- tronrisk-alert:{self.alert.alert_id} -->")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    url: str
+    json: Any = None
+    body: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    params: tuple[tuple[str, str], ...] = ()
+
+
+class Response(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+class TransportError(Exception):
+    """No HTTP answer (timeout, refused, reset): the request may or may not have arrived."""
+
+
+class Http:
+    """requests with a per-destination timeout; never raises for an HTTP status."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.session = requests.Session()
+
+    def send(self, req: Request) -> Response:
+        headers = {"User-Agent": USER_AGENT, **dict(req.headers)}
+        if req.json is not None:
+            body = json.dumps(req.json, separators=(",", ":")).encode()
+            headers.setdefault("Content-Type", "application/json")
+        else:
+            body = req.body
+        try:
+            r = self.session.request(req.method, req.url, data=body, headers=headers,
+                                     params=list(req.params) or None, timeout=self.timeout_s)
+        except requests.RequestException as err:
+            raise TransportError(f"{type(err).__name__}: {_first_line(err)}") from None
+        return Response(r.status_code, dict(r.headers), r.content)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err)
+    return text.splitlines()[0][:300] if text else ""
+
+
+class HttpStatusError(Exception):
+    """A lookup call answered with a non-2xx status (the worker classifies it like a send)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"HTTP {response.status}")
+        self.response = response
+
+
+def checked(response: Response) -> Response:
+    if not 200 <= response.status < 300:
+        raise HttpStatusError(response)
+    return response
+
+
+class Adapter:
+    """Base adapter; subclasses build requests for one tracker API."""
+
+    kind = ""
+    dedup_create = False
+    dedup_append = False
+
+    def __init__(self, dest: Destination) -> None:
+        self.dest = dest
+
+    def auth_headers(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def create(self, msg: Message) -> Request:
+        raise NotImplementedError
+
+    def append(self, msg: Message, ticket: Ticket) -> Request:
+        return self.create(msg)
+
+    def parse(self, msg: Message, response: Response, ticket: Ticket | None) -> Ticket:
+        """The ticket the answer names; for an append, the group's ticket."""
+        return ticket or Ticket(msg.group_id)
+
+    can_find = False  # find() can tell whether the group's ticket exists
+    can_find_append = False  # find_append() can tell whether this alert was appended
+
+    def find(self, http: Http, msg: Message) -> Ticket | None:
+        """The ticket of ``msg.group_id`` if one exists (only called when ``can_find``)."""
+        return None
+
+    def find_append(self, http: Http, msg: Message, ticket: Ticket) -> bool:
+        """Whether this alert is already on ``ticket`` (only called when ``can_find_append``)."""
+        return False
