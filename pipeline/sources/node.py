@@ -1,0 +1,281 @@
+"""Bytewax source following a TRON node's head: ranges when behind, one by one at the head.
+
+Follows the head at ``confirmations`` blocks (``-1``: the solidified block, ``/walletsolidity``),
+fetches ``getblockbylimitnext`` ranges while behind and ``getblockbynum`` at the head, attaches
+each block's receipts (``gettransactioninfobyblocknum``) as ``payload["_receipts"]``, and checks
+every block's ``parentHash`` against the blocks it emitted (:mod:`pipeline.live.follower`): a
+switch of branch is emitted as a :class:`Reorg` item followed by the new branch.
+
+Never sleeps: waits (polling the head, backing off) go through ``next_awake``. Failures are
+classified in :mod:`pipeline.sources.tron_http`; retryable ones back off exponentially with
+jitter (honouring ``Retry-After``) and retry for ever, since a node that is down or rate-limiting
+will come back. A height the node keeps answering as missing although its head is past it is a
+*gap*: after ``gap_attempts`` tries it is logged as an error and emitted as a ``DeadLetter``, and
+following goes on -- never a silent skip.
+
+Snapshot: the next height and the ids of the last ``keep`` emitted blocks (:class:`FollowState`),
+taken after the last item emitted. Without a snapshot the source starts at ``start`` (see
+:func:`start_height`: ``--from-block``, else the ``checkpoints`` table) or at the head target.
+Health rows (:class:`SourceHealth`) are emitted every ``health_every_s`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from pipeline.errors import ConfigError, DecodeError
+from pipeline.live.backoff import Backoff
+from pipeline.live.follower import BlockRef, Follower, FollowState, ForkTooDeep, Reorg, block_ref, tx_ids
+from pipeline.live.health import HealthMeter, SourceHealth
+from pipeline.records import DeadLetter, RawBlock
+from pipeline.sources.tron_http import NodeClient, NodeError
+
+log = logging.getLogger(__name__)
+
+START_AT_HEAD = -1
+RANGE_LIMIT = 100  # java-tron's cap for getblockbylimitnext
+NodeItem = RawBlock | Reorg | DeadLetter | SourceHealth
+
+__all__ = ["START_AT_HEAD", "FollowState", "NodeItem", "NodeSource", "Reorg", "start_height"]
+
+
+def start_height(client: Any, source_name: str, from_block: int | None) -> int:
+    """Where a run with no Bytewax snapshot starts: ``from_block`` if given, else the block after the
+    last committed one in ``checkpoints`` for ``source_name``, else :data:`START_AT_HEAD`.
+
+    ``client`` is a clickhouse-connect client on the pipeline's database.
+    """
+    if from_block is not None:
+        if from_block < 0:
+            raise ConfigError(f"--from-block must be >= 0, got {from_block}")
+        return from_block
+    rows = client.query("SELECT max(block_number), count() FROM checkpoints FINAL WHERE source = {s:String}",
+                        parameters={"s": source_name}).result_rows
+    if rows and rows[0][1]:
+        return int(rows[0][0]) + 1
+    return START_AT_HEAD
+
+
+@dataclass(frozen=True)
+class NodeSource(FixedPartitionedSource[NodeItem, FollowState]):
+    """Follow ``endpoint`` (a full node or TronGrid URL); see the module doc."""
+
+    endpoint: str
+    api_key: str | None = None
+    source_name: str = "node"
+    confirmations: int = 19
+    start: int = START_AT_HEAD
+    batch_blocks: int = 50
+    poll_s: float = 1.0
+    timeout_s: float = 10.0
+    keep: int = 64
+    gap_attempts: int = 5
+    base_backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+    health_every_s: float = 10.0
+    end: int | None = None  # stop after emitting this height (bounded runs, tests); None: follow for ever
+
+    def __post_init__(self) -> None:
+        if self.confirmations < -1:
+            raise ConfigError(f"--confirmations must be >= 0 (or -1 for the solidified block), got {self.confirmations}")
+        if not 1 <= self.batch_blocks <= RANGE_LIMIT:
+            raise ConfigError(f"node batch_blocks must be 1..{RANGE_LIMIT}, got {self.batch_blocks}")
+        if not self.endpoint.startswith(("http://", "https://")):
+            raise ConfigError(f"--node {self.endpoint!r}: expected an http(s):// URL")
+
+    def list_parts(self) -> list[str]:
+        return [self.source_name]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: FollowState | None) -> _NodePartition:
+        state = resume_state or FollowState(self.start)
+        log.info("%s: following %s at %s, from %s", self.source_name, self.endpoint,
+                 "the solidified block" if self.confirmations < 0 else f"{self.confirmations} confirmations",
+                 "the snapshot" if resume_state else ("the head" if self.start < 0 else f"block {state.next_height}"))
+        return _NodePartition(self, state)
+
+
+class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
+    def __init__(self, cfg: NodeSource, state: FollowState) -> None:
+        self.cfg = cfg
+        self.node = NodeClient(cfg.endpoint, cfg.api_key, cfg.timeout_s)
+        self.follower = Follower(state, cfg.keep)
+        self.backoff = Backoff(base_s=cfg.base_backoff_s, cap_s=cfg.max_backoff_s)
+        self.health = HealthMeter(cfg.source_name, cfg.health_every_s)
+        self._target = -1  # last known target height
+        self._wake = 0.0  # monotonic time before which next_batch does nothing
+        self._gap_tries: dict[int, int] = {}
+        self._failing_since = 0.0
+
+    # -- Bytewax ---------------------------------------------------------------------------
+    def next_batch(self) -> list[NodeItem]:
+        now = time.monotonic()
+        out: list[NodeItem] = []
+        end = self.cfg.end
+        if end is not None and self.follower.next_height > end:
+            raise StopIteration
+        if now >= self._wake:
+            try:
+                self._step(out)
+                self._recovered()
+            except NodeError as err:
+                self._failed(err)
+        if self.health.due():
+            out.append(self.health.row())
+        return out
+
+    def next_awake(self) -> datetime | None:
+        delay = self._wake - time.monotonic()
+        if delay <= 0:
+            return None
+        return datetime.now(UTC) + timedelta(seconds=delay)
+
+    def snapshot(self) -> FollowState:
+        return self.follower.state()
+
+    def close(self) -> None:
+        self.node.provider.sess.close()
+
+    # -- following -------------------------------------------------------------------------
+    def _head_target(self) -> int:
+        if self.cfg.confirmations < 0:
+            block = self.node.call("walletsolidity/getnowblock", {})
+            head = block_ref(block).number
+            self.health.head = head
+            return head
+        block = self.node.call("wallet/getnowblock", {})
+        head = block_ref(block).number
+        self.health.head = head
+        return head - self.cfg.confirmations
+
+    def _step(self, out: list[NodeItem]) -> None:
+        f = self.follower
+        if f.next_height < 0 or f.next_height > self._target:
+            self._target = self._head_target()
+            self.health.target = self._target
+            if f.next_height < 0:
+                f.next_height = max(0, self._target)
+            if f.next_height > self._target:
+                self._wake = time.monotonic() + self.cfg.poll_s  # at the head: poll again later
+                return
+        start = f.next_height
+        last = self._target if self.cfg.end is None else min(self._target, self.cfg.end)
+        count = min(self.cfg.batch_blocks, last - start + 1)
+        blocks = self._fetch_range(start, count)
+        if not blocks:
+            self._missing(start, out)
+            return
+        self._gap_tries.pop(start, None)
+        for block in blocks:
+            ref = block_ref(block)
+            if not f.links(ref):
+                self._reorg(out)
+                return
+            block["_receipts"] = self._receipts(block, ref)
+            out.append(RawBlock(self.cfg.source_name, str(ref.number), block))
+            f.accept(ref)
+            raw = block["block_header"]["raw_data"]
+            self.health.emitted(ref.number, int(raw.get("timestamp", 0)))
+
+    def _fetch_range(self, start: int, count: int) -> list[dict[str, Any]]:
+        """Blocks ``start..`` in order, cut at the first one missing or out of sequence."""
+        if count <= 1:
+            answer = self.node.call("wallet/getblockbynum", {"num": start, "visible": False})
+            blocks = [answer] if answer else []
+        else:
+            answer = self.node.call("wallet/getblockbylimitnext",
+                                    {"startNum": start, "endNum": start + count, "visible": False})
+            blocks = list(answer.get("block") or []) if isinstance(answer, dict) else []
+        out = []
+        for expected, block in enumerate(blocks, start):
+            try:
+                if block_ref(block).number != expected:
+                    break
+            except DecodeError:
+                break
+            out.append(block)
+        return out
+
+    def _receipts(self, block: dict[str, Any], ref: BlockRef) -> list[dict[str, Any]]:
+        """The block's receipts, checked to belong to it (retryable :class:`NodeError` if not yet)."""
+        ids = tx_ids(block)
+        if not ids:
+            return []
+        infos = self.node.call("wallet/gettransactioninfobyblocknum", {"num": ref.number, "visible": False})
+        if not isinstance(infos, list) or {i.get("id") for i in infos if isinstance(i, dict)} != set(ids):
+            got = len(infos) if isinstance(infos, list) else 0
+            raise NodeError(f"block {ref.number}: {got} receipts for {len(ids)} transactions (not ready "
+                            "or another branch)")
+        return infos
+
+    def _missing(self, height: int, out: list[NodeItem]) -> None:
+        """The node does not serve ``height`` although its target is at or past it."""
+        tries = self._gap_tries.get(height, 0) + 1
+        self._gap_tries[height] = tries
+        if tries < self.cfg.gap_attempts:
+            self._wake = time.monotonic() + self.backoff.next_delay()
+            log.warning("%s: block %d missing on the node (target %d), try %d of %d",
+                        self.cfg.source_name, height, self._target, tries, self.cfg.gap_attempts)
+            return
+        del self._gap_tries[height]
+        reason = (f"gap: block {height} unavailable from {self.cfg.endpoint} after {tries} tries "
+                  f"(node target {self._target}); skipped")
+        log.error("%s: %s", self.cfg.source_name, reason)
+        self.health.gaps += 1
+        out.append(DeadLetter(self.cfg.source_name, str(height), reason, "", _now_ms()))
+        self.follower.skip_gap(height)
+
+    def _reorg(self, out: list[NodeItem]) -> None:
+        f = self.follower
+
+        def fetch(height: int) -> dict[str, Any] | None:
+            answer = self.node.call("wallet/getblockbynum", {"num": height, "visible": False})
+            return answer or None
+
+        try:
+            reorg = f.resolve_fork(self.cfg.source_name, fetch)
+        except ForkTooDeep as err:
+            reason = f"{err}: the last {len(f.recent)} emitted blocks are all orphaned; continuing on the new branch"
+            log.error("%s: %s", self.cfg.source_name, reason)
+            out.append(DeadLetter(self.cfg.source_name, str(f.next_height), f"reorg: {reason}", "", _now_ms()))
+            f.recent.clear()  # the next block is taken as it comes
+            return
+        self.health.reorgs += 1
+        log.warning("%s: reorg of depth %d: heights %s replaced, resuming at %d", self.cfg.source_name,
+                    reorg.depth, ",".join(map(str, reorg.heights)), f.next_height)
+        out.append(reorg)
+
+    # -- failures --------------------------------------------------------------------------
+    def _failed(self, err: NodeError) -> None:
+        if not err.retryable:
+            raise err
+        self.health.error(str(err))
+        if err.disconnected and self.health.connected:
+            self.health.connected = False
+            log.warning("%s: node unreachable: %s", self.cfg.source_name, err)
+        cap = 300.0 if err.quota and err.retry_after_s is None and "403" in str(err) else None
+        delay = self.backoff.next_delay(err.retry_after_s, cap)
+        self._wake = time.monotonic() + delay
+        if not self._failing_since:
+            self._failing_since = time.monotonic()
+        level = logging.ERROR if self.backoff.attempts >= 8 else logging.WARNING
+        log.log(level, "%s: %s; retry %d in %.1f s", self.cfg.source_name, err, self.backoff.attempts, delay)
+
+    def _recovered(self) -> None:
+        if self._failing_since:
+            log.warning("%s: node answering again after %.1f s of failures", self.cfg.source_name,
+                        time.monotonic() - self._failing_since)
+            self._failing_since = 0.0
+        if not self.health.connected:
+            self.health.connected = True
+            self.health.reconnected()
+        self.backoff.reset()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
