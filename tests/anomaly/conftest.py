@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from anomaly_data import normal_features
+from tests.anomaly.anomaly_data import normal_features
 
 
 @pytest.fixture(scope="session")

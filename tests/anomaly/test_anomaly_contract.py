@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from anomaly_data import normal_features, outliers
+from tests.anomaly.anomaly_data import normal_features, outliers
 
 from pipeline.anomaly.detectors import DETECTORS
 from pipeline.anomaly.model import AnomalyModel, Ensemble

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from anomaly_data import COL, normal_features
+from tests.anomaly.anomaly_data import COL, normal_features
 
 from pipeline.anomaly.drift import DriftMonitor, DriftReference, psi
 from pipeline.records import FEATURE_NAMES

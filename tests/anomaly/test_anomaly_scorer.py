@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from anomaly_data import make_update, normal_features, outliers, real_addresses
+from tests.anomaly.anomaly_data import make_update, normal_features, outliers, real_addresses
 
 from pipeline.anomaly.drift import DriftMonitor
 from pipeline.anomaly.model import AnomalyModel

@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from anomaly_data import make_update, normal_features, real_addresses
+from tests.anomaly.anomaly_data import make_update, normal_features, real_addresses
 
 from pipeline.anomaly.training import Reservoir, latest_per_block, parse_time, read_clickhouse
 from pipeline.errors import ConfigError

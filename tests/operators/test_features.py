@@ -254,6 +254,6 @@ def test_retired_address_keeps_its_age_until_the_horizon(chain, runner):
 
 
 def chain_ts(at: float) -> int:
-    from conftest import T0
+    from tests.operators.conftest import T0
 
     return T0 + int(at * 1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pickle
 import random
 
-from conftest import Chain, batches
+from tests.operators.conftest import Chain, batches
 
 from pipeline.operators.features import ShardState, shard_step
 from pipeline.operators.graph import NO_FACTS, GraphStage, graph_step

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Chain
+from tests.operators.conftest import Chain
 
 from pipeline.errors import ConfigError
 from pipeline.operators.graph import GraphStage
