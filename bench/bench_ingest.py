@@ -6,7 +6,8 @@ three ways in one run, so the figures compare on the same machine state:
 
 - parse only: read and JSON-decode every block (the ceiling for any Python pipeline here);
 - decode only: parse + decode into records, no Bytewax, no storage;
-- full replay: the Bytewax flow (decode, minute aggregates) into a fresh embedded ClickHouse.
+- full replay: the Bytewax flow with analytics off (decode, minute aggregates, storage) into a
+  fresh embedded ClickHouse: the decode + store path of the product.
 
 Usage: python bench/bench_ingest.py [--tx 250000] [--out bench/out] [--json FILE]
 """
@@ -83,7 +84,7 @@ def main() -> int:
 
     chdb = out / "chdb_ingest"
     shutil.rmtree(chdb, ignore_errors=True)
-    settings = load_settings(env={}, overrides={"clickhouse.dsn": f"chdb://{chdb}"})
+    settings = load_settings(env={}, overrides={"clickhouse.dsn": f"chdb://{chdb}", "analytics.enabled": False})
     result = replay([str(data)], settings, progress=False)
     stored = connect(f"chdb://{chdb}").query("SELECT count() FROM transfers FINAL").result_rows[0][0]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
