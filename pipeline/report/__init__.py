@@ -17,7 +17,8 @@ _EXPORTS = {
     "expand": "pipeline.report.macros", "TimeRange": "pipeline.report.macros",
     "run_panel": "pipeline.report.queries", "data_range": "pipeline.report.queries",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["TimeRange", "data_range", "expand", "find_dashboard", "load_dashboards", "render_report",
+           "run_panel", "write_report"]
 
 
 def __getattr__(name: str) -> Any:

@@ -50,7 +50,7 @@ class TimeRange:
         if self.end <= self.start:
             raise ValueError(f"time range ends ({self.end}) before it starts ({self.start})")
 
-    def interval(self, max_points: int = 60) -> int:
+    def interval(self, max_points: int = 40) -> int:
         if self.interval_s > 0:
             return self.interval_s
         want = (self.end - self.start).total_seconds() / max_points
@@ -65,7 +65,7 @@ class TimeRange:
         return int(self.end.timestamp() * 1000)
 
 
-def utc(value: str | int | float | datetime) -> datetime:
+def utc(value: str | float | datetime) -> datetime:
     """A UTC datetime from ISO 8601 text, epoch seconds/milliseconds, or a datetime."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -73,7 +73,7 @@ def utc(value: str | int | float | datetime) -> datetime:
         n = float(value)
         return datetime.fromtimestamp(n / 1000 if n > 1e11 else n, UTC)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise MacroError(f"time {value!r}: expected ISO 8601 (2024-04-24T23:00:00Z) or epoch seconds") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -178,7 +178,7 @@ def expand(sql: str, rng: TimeRange, variables: Mapping[str, VarValue] | None = 
 
     >>> r = TimeRange(utc("2024-04-24T23:00:00Z"), utc("2024-04-24T23:10:00Z"))
     >>> expand("SELECT $__timeInterval(ts) AS time FROM t WHERE $__timeFilter(ts)", r)
-    'SELECT toStartOfInterval(toDateTime(ts), INTERVAL 10 second) AS time FROM t WHERE ts >= toDateTime(1713999600) AND ts <= toDateTime(1714000200)'
+    'SELECT toStartOfInterval(toDateTime(ts), INTERVAL 15 second) AS time FROM t WHERE ts >= toDateTime(1713999600) AND ts <= toDateTime(1714000200)'
     >>> expand("WHERE $__conditionalAll(severity IN (${severity}), $severity)", r, {"severity": ["high", "critical"]})
     "WHERE severity IN ('high','critical')"
     """

@@ -63,7 +63,12 @@ def data_range(client: Any, max_span: timedelta = timedelta(hours=24)) -> TimeRa
     The report draws the data that is there, whether it came from a replay of 2024 blocks or from
     a live node a second ago; Grafana's wall display uses "now-1h" instead.
     """
-    row = client.query("SELECT min(ts), max(ts), count() FROM blocks WHERE orphaned = 0").result_rows[0]
+    try:
+        row = client.query("SELECT min(ts), max(ts), count() FROM blocks WHERE orphaned = 0").result_rows[0]
+    except Exception as err:  # noqa: BLE001 - e.g. an empty database: say what to do
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise StorageError(f"cannot read the blocks table ({first[:200]}); run the pipeline into this "
+                           "database first") from None
     if not row[2]:
         end = datetime.now(UTC)
         return TimeRange(end - timedelta(hours=1), end)
