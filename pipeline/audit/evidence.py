@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 _CHUNK = 500
 TRANSFER_COLUMNS = ("id", "kind", "tx_id", "block_number", "ts", "from_address", "to_address", "token",
                     "symbol", "amount_raw", "amount", "amount_usd", "success", "source")
-_SELECT = ", ".join("toUnixTimestamp64Milli(ts) AS ts" if c == "ts" else
-                    "toString(amount_raw) AS amount_raw" if c == "amount_raw" else c
+_SELECT = ", ".join("toUnixTimestamp64Milli(ts) AS ts_ms" if c == "ts" else
+                    "toString(amount_raw) AS amount_raw_text" if c == "amount_raw" else c
                     for c in TRANSFER_COLUMNS)
 
 

@@ -37,7 +37,7 @@ _ADDRESS = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{20,64}$")
 def export_query(database: str, head_seq: int, from_ms: int | None, to_ms: int | None,
                  address: str | None) -> str:
     """The SQL of an export, with literal values (validated here) so the manifest can quote it."""
-    cols = ", ".join("toUnixTimestamp64Milli(ts) AS ts" if f == "ts" else f for f in FIELDS)
+    cols = ", ".join("toUnixTimestamp64Milli(ts) AS ts_ms" if f == "ts" else f for f in FIELDS)
     where = [f"seq <= {int(head_seq)}"]
     if from_ms is not None:
         where.append(f"ts >= fromUnixTimestamp64Milli(toInt64({int(from_ms)}), 'UTC')")
