@@ -53,7 +53,7 @@ class TimeRange:
     def interval(self, max_points: int = 40) -> int:
         if self.interval_s > 0:
             return self.interval_s
-        want = (self.end - self.start).total_seconds() / max_points
+        want = int((self.end - self.start).total_seconds()) / max_points
         return next((n for n in _NICE_INTERVALS if n >= want), _NICE_INTERVALS[-1])
 
     @property
