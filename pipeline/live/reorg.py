@@ -61,8 +61,8 @@ def reorg_statements(database: str, reorg: Reorg) -> list[str]:
         return []
     pairs = ", ".join(f"({int(h)}, {_quote(b)})" for h, b in reorg.orphaned)
     where_tx = _per_height(reorg, "block_number")
-    select_alerts = _ALERT_COLUMNS.replace("detected_at", "now64(3) AS detected_at").replace(
-        "status,", "'dropped' AS status,")
+    # positional, no aliases: in ClickHouse a SELECT alias named like a column shadows it in WHERE
+    select_alerts = _ALERT_COLUMNS.replace("detected_at", "now64(3)").replace("status,", "'dropped',")
     return [
         (f"INSERT INTO {database}.blocks (number, block_id, parent_hash, ts, witness, tx_count, source, orphaned) "
         f"SELECT number, block_id, parent_hash, ts, witness, tx_count, source, 1 FROM {database}.blocks FINAL "

@@ -62,6 +62,26 @@ def start_height(client: Any, source_name: str, from_block: int | None) -> int:
     return START_AT_HEAD
 
 
+def resume_state(client: Any, source_name: str, from_block: int | None, keep: int = 64) -> FollowState:
+    """:func:`start_height` plus the ids of the stored blocks just below it (``blocks``, not
+    orphaned), so a run resumed from ClickHouse alone still detects a reorg at its first block."""
+    start = start_height(client, source_name, from_block)
+    if start <= 0:
+        return FollowState(start)
+    rows = client.query(
+        "SELECT number, block_id, parent_hash FROM blocks FINAL WHERE source = {s:String} AND orphaned = 0 "
+        "AND number < {n:UInt64} AND number >= {lo:UInt64} ORDER BY number",
+        parameters={"s": source_name, "n": start, "lo": max(0, start - keep)}).result_rows
+    recent = [BlockRef(int(n), str(b), str(p)) for n, b, p in rows]
+    # only a run of consecutive heights ending right below the start can be checked against
+    tail: list[BlockRef] = []
+    for ref in reversed(recent):
+        if ref.number != start - 1 - len(tail):
+            break
+        tail.append(ref)
+    return FollowState(start, tuple(reversed(tail)))
+
+
 @dataclass(frozen=True)
 class NodeSource(FixedPartitionedSource[NodeItem, FollowState]):
     """Follow ``endpoint`` (a full node or TronGrid URL); see the module doc."""
@@ -80,6 +100,7 @@ class NodeSource(FixedPartitionedSource[NodeItem, FollowState]):
     max_backoff_s: float = 30.0
     health_every_s: float = 10.0
     end: int | None = None  # stop after emitting this height (bounded runs, tests); None: follow for ever
+    recent: tuple[BlockRef, ...] = ()  # ids of the blocks below ``start`` (see :func:`resume_state`)
 
     def __post_init__(self) -> None:
         if self.confirmations < -1:
@@ -93,7 +114,7 @@ class NodeSource(FixedPartitionedSource[NodeItem, FollowState]):
         return [self.source_name]
 
     def build_part(self, step_id: str, for_part: str, resume_state: FollowState | None) -> _NodePartition:
-        state = resume_state or FollowState(self.start)
+        state = resume_state or FollowState(self.start, self.recent)
         log.info("%s: following %s at %s, from %s", self.source_name, self.endpoint,
                  "the solidified block" if self.confirmations < 0 else f"{self.confirmations} confirmations",
                  "the snapshot" if resume_state else ("the head" if self.start < 0 else f"block {state.next_height}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -39,9 +40,9 @@ def drive(part: Any, until: Callable[[list[Any]], bool], timeout_s: float = 15.0
         assert time.monotonic() < deadline, f"timed out; got {len(items)} items: {items[-3:]!r:.500}"
         awake = part.next_awake()
         if awake is not None:
-            from datetime import datetime, timezone
+            from datetime import datetime
 
-            delay = (awake - datetime.now(timezone.utc)).total_seconds()
+            delay = (awake - datetime.now(UTC)).total_seconds()
             if delay > 0:
                 time.sleep(min(delay, 0.05))
                 continue

@@ -31,7 +31,7 @@ def _source(devnet: Any, **kw: Any) -> NodeSource:
     return NodeSource(devnet.http_url, **kw)
 
 
-def _reached(height: int):  # noqa: ANN202
+def _reached(height: int):
     return lambda items: bool(_heights(items)) and _heights(items)[-1] >= height
 
 
