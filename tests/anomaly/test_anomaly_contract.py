@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.anomaly.anomaly_data import normal_features, outliers
 
 from pipeline.anomaly.detectors import DETECTORS
 from pipeline.anomaly.model import AnomalyModel, Ensemble
 from pipeline.anomaly.persistence import load, save
+from tests.anomaly.anomaly_data import normal_features, outliers
 
 
 @pytest.fixture(scope="module", params=DETECTORS)

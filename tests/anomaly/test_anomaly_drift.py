@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.anomaly.anomaly_data import COL, normal_features
 
 from pipeline.anomaly.drift import DriftMonitor, DriftReference, psi
 from pipeline.records import FEATURE_NAMES
+from tests.anomaly.anomaly_data import COL, normal_features
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.anomaly.anomaly_data import make_update, normal_features, outliers, real_addresses
 
 from pipeline.anomaly.drift import DriftMonitor
 from pipeline.anomaly.model import AnomalyModel
@@ -15,6 +14,7 @@ from pipeline.anomaly.risk import risk_score
 from pipeline.anomaly.scorer import AnomalyScorer, alert_id, severity_for
 from pipeline.errors import ModelError
 from pipeline.records import SEVERITIES, AddressUpdate
+from tests.anomaly.anomaly_data import make_update, normal_features, outliers, real_addresses
 
 
 class CountingModel(AnomalyModel):

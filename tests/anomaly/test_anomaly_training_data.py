@@ -6,11 +6,11 @@ import datetime as dt
 
 import numpy as np
 import pytest
-from tests.anomaly.anomaly_data import make_update, normal_features, real_addresses
 
 from pipeline.anomaly.training import Reservoir, latest_per_block, parse_time, read_clickhouse
 from pipeline.errors import ConfigError
 from pipeline.records import FEATURE_NAMES
+from tests.anomaly.anomaly_data import make_update, normal_features, real_addresses
 
 T0 = 1_714_000_002_000
 
