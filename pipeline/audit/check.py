@@ -82,6 +82,7 @@ def verify_dir(directory: str | Path, client: Any = None, database: str = "") ->
                                                             f"{f.get('rows')}"))
 
     first = m.get("first") or {}
+    last = m.get("last") or {}
     ranges = m.get("seq_ranges")
     if ranges is None and first and last:  # too many ranges to list: check what can be checked
         result.notes.append("the manifest lists no seq ranges: gaps inside the export are not checked")
@@ -93,7 +94,6 @@ def verify_dir(directory: str | Path, client: Any = None, database: str = "") ->
         if path.is_file() and file_sha256(path) != f.get("sha256"):
             file_problems.append(Problem("file", 0, "", f"file {path.name}: SHA-256 differs from the manifest"))
     result.problems += result.chain.problems + file_problems
-    last = m.get("last") or {}
     if result.chain.ok and last and (result.chain.last_seq, result.chain.last_hash) != (last.get("seq"), last.get("hash")):
         late.append(Problem("manifest", result.chain.last_seq, "", "manifest edited: its last record "
                             f"(seq {last.get('seq')}) is not the export's (seq {result.chain.last_seq})"))

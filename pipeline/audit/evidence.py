@@ -111,10 +111,11 @@ def _around(client: Any, database: str, addresses: list[str], lo: int, hi: int,
     found: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for i in range(0, len(addresses), _CHUNK):
         rows = client.query(
-            f"SELECT a, {_SELECT} FROM {database}.transfers ARRAY JOIN [from_address, to_address] AS a "
+            f"SELECT * FROM (SELECT a, {_SELECT} FROM {database}.transfers "
+            "ARRAY JOIN [from_address, to_address] AS a "
             "WHERE a IN %(a)s AND ts BETWEEN fromUnixTimestamp64Milli(toInt64(%(lo)s), 'UTC') "
             "AND fromUnixTimestamp64Milli(toInt64(%(hi)s), 'UTC') "
-            "ORDER BY ts DESC LIMIT 1 BY a, id LIMIT %(n)s BY a",
+            "ORDER BY ts DESC LIMIT 1 BY a, id) ORDER BY ts_ms DESC, id LIMIT %(n)s BY a",
             parameters={"a": addresses[i:i + _CHUNK], "lo": lo, "hi": hi, "n": per_address}).result_rows
         for r in rows:
             found[r[0]].append({**dict(zip(TRANSFER_COLUMNS, r[1:])), "hop": 1})

@@ -35,11 +35,11 @@ class RowWriter:
         self._pq: Any = None
         self._group: list[tuple] = []
         if fmt == "csv":
-            self._fh = open(path, "w", newline="", encoding="utf-8")
+            self._fh = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - held until close()
             self._csv = csv.writer(self._fh, lineterminator="\n")
             self._csv.writerow(FIELDS)
         elif fmt == "jsonl":
-            self._fh = open(path, "wb")
+            self._fh = open(path, "wb")  # noqa: SIM115 - held until close()
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq

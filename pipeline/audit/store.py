@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pipeline.audit.chain import GENESIS, FIELDS, AuditChain, AuditRecord, ChainRow, Kind
+from pipeline.audit.chain import FIELDS, GENESIS, AuditChain, AuditRecord, ChainRow, Kind
 from pipeline.errors import StorageError
 
 log = logging.getLogger(__name__)

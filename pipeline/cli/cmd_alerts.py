@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.audit.dispositions import ALERT_STATUSES, DISPOSITIONS, REVIEW_STATES
@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _time(ms: Any) -> str:
     if not ms:
         return ""
-    return datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _review(r: dict[str, Any] | None) -> str:

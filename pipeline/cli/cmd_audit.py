@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipeline.errors import ConfigError
 
@@ -25,12 +25,12 @@ def parse_time(text: str | None, flag: str) -> int | None:
     if text.isdigit():
         return int(text)
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"{flag} {text!r}: expected an ISO date/time (2026-01-31, 2026-01-31T12:00) "
                           "or milliseconds since the epoch") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 
@@ -68,7 +68,7 @@ def _storage_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML settings file (default ./tronrisk.toml if present)")
 
 
-def _open(args: argparse.Namespace):  # noqa: ANN202
+def _open(args: argparse.Namespace):
     from pipeline.config import load_settings
     from pipeline.storage.clickhouse import open_storage
 

@@ -24,7 +24,7 @@ def test_chain_links_every_row_to_its_predecessor_and_hashes_all_fields():
     rows = _chain(5)
     assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
     assert rows[0].prev_hash == GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:]))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(rows))
     assert all(recompute(r) == r.hash for r in rows)
     # every field is covered by the hash
     for i in range(9):
