@@ -53,7 +53,7 @@ def test_reorg_between_runs_resumed_from_clickhouse(devnet: Any, live_chain: lis
     first = first_number(live_chain)
     head = devnet.set_head(first + 6)
     assert start_height(client, "node", None) == -1
-    kw = dict(confirmations=0, poll_s=0.05, base_backoff_s=0.05, health_every_s=0)
+    kw = {"confirmations": 0, "poll_s": 0.05, "base_backoff_s": 0.05, "health_every_s": 0}
     _run(NodeSource(devnet.http_url, start=first, end=head, **kw), chdb_dsn)
     assert start_height(client, "node", None) == head + 1
     assert start_height(client, "node", first + 2) == first + 2
