@@ -45,6 +45,53 @@ def stored_run(chdb_dir: Path, tmp: Path) -> StoredRun:
     data = data_range(client)
     address = client.query("SELECT address FROM alerts FINAL GROUP BY address "
                            "ORDER BY count() DESC, address LIMIT 1").result_rows[0][0]
+    _compliance_and_live_rows(client, "dashboards_sim", address)
     wide = TimeRange(data.start - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1))
     _cache[chdb_dir] = StoredRun(dsn, data, wide, address)
     return _cache[chdb_dir]
+
+
+def _compliance_and_live_rows(client, db: str, address: str) -> None:
+    """Rows a replay does not make: analyst actions and an export (through the audit package's own
+    functions), ticket deliveries, evidence bundles and live-source health (as their writers store them)."""
+    from pipeline.audit.dispositions import record_action
+    from pipeline.audit.facts import export_record
+    from pipeline.audit.store import AuditAppender
+
+    alerts = client.query("SELECT alert_id, ts, address, rule_id, rule_version FROM alerts FINAL "
+                          "ORDER BY risk_score DESC, alert_id LIMIT 6").result_rows
+    record_action(client, db, alerts[0][0], "close", "ana", "true_positive", "confirmed with the exchange")
+    record_action(client, db, alerts[1][0], "close", "ana", "false_positive", "known market maker")
+    record_action(client, db, alerts[2][0], "ack", "bob")
+    appender = AuditAppender(client, db)
+    appender.append([export_record("ab" * 32, {"rows": 3, "format": "jsonl"}, "auditor")])
+    appender.close()
+    now = datetime.now(UTC)
+    client.insert(f"{db}.ticket_outbox", [
+        (f"webhook:{a[0]}", "webhook", "serious", a[0], a[0], a[1], a[2], "critical", "{}",
+         state, 1, now, "" if state == "delivered" else "HTTP 503", "", "", now, 2)
+        for a, state in zip(alerts, ("delivered", "delivered", "retry", "dead", "pending", "delivered"), strict=True)],
+        column_names=["item_key", "destination", "route", "group_id", "alert_id", "ts", "address", "severity",
+                      "payload", "state", "attempts", "next_attempt_at", "last_error", "external_id",
+                      "external_url", "updated_at", "version"])
+    client.insert(f"{db}.tickets", [
+        (now - timedelta(seconds=k), f"webhook:{a[0]}", "webhook", a[0], a[0], "create", 1, outcome,
+         status, "" if outcome == "delivered" else f"HTTP {status}", "", "", 120)
+        for k, (a, outcome, status) in enumerate(zip(alerts[:3], ("delivered", "retry", "dead"), (201, 503, 500),
+                                                     strict=True))],
+        column_names=["attempted_at", "item_key", "destination", "group_id", "alert_id", "action", "attempt",
+                      "outcome", "http_status", "error", "external_id", "external_url", "duration_ms"])
+    mine = client.query(f"SELECT alert_id, ts, rule_id, rule_version FROM {db}.alerts FINAL "
+                        "WHERE address = %(a)s", parameters={"a": address}).result_rows
+    client.insert(f"{db}.evidence", [
+        (a[0], a[1], address, a[2], a[3], now, '[{"tx_id": "x"}]', "{}", '{"exposure_score": 0.0}', "[]", 12)
+        for a in mine],
+        column_names=["alert_id", "ts", "address", "rule_id", "rule_version", "created_at", "triggers",
+                      "definition", "features", "neighbourhood", "neighbourhood_rows"])
+    client.insert(f"{db}.source_health", [
+        ("node", now - timedelta(seconds=10 * k), 61200200, 61200181, 61200181 - k, 19 + k, 57.0 + 3 * k,
+         3.1, 150, 2, 1, 0, 1, True, "HTTP 429 Too Many Requests")
+        for k in range(5)],
+        column_names=["source", "at", "head", "target", "last_height", "lag_blocks", "lag_s", "blocks_per_s",
+                      "items_total", "errors_total", "reconnects_total", "gaps_total", "reorgs_total",
+                      "connected", "last_error"])

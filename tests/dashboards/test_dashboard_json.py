@@ -61,13 +61,13 @@ def test_wall_display_auto_refreshes_with_big_numbers():
 
 def test_triage_is_filterable_and_drills_down_to_the_address():
     (triage,) = [b for b in load_dashboards() if b.uid == "tronrisk-triage"]
-    assert {"severity", "rule", "status", "address"} <= set(triage.variables)
+    assert {"severity", "rule", "status", "disposition", "address"} <= set(triage.variables)
     table = triage.panel("Alerts")
-    for var in ("severity", "rule", "status", "address"):
+    for var in ("severity", "rule", "status", "disposition", "address"):
         assert f"${{{var}}}" in table.sql
     links = json.dumps(table.raw["fieldConfig"]["overrides"])
     assert "var-address=${__value.raw}" in links and "/d/tronrisk-triage/" in links
-    for title in ("Address features", "Transfers of the address", "Evidence"):
+    for title in ("Address features", "Transfers of the address", "Evidence", "Evidence bundles"):
         assert "'${address}'" in triage.panel(title).sql
 
 

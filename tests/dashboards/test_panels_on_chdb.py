@@ -46,7 +46,7 @@ def check_shape(panel, data):
 
 @pytest.mark.parametrize(("board", "panel"), PANELS, ids=[f"{b.uid}:{p.title}" for b, p in PANELS])
 def test_panel_runs_and_has_the_columns_its_type_needs(client, run, board, panel):
-    rng = run.wide if board.uid == "tronrisk-health" else run.data
+    rng = run.wide if board.uid in ("tronrisk-health", "tronrisk-compliance") else run.data
     check_shape(panel, run_panel(client, panel, rng, _values(board, run)))
 
 
@@ -71,6 +71,10 @@ def test_triage_filters_narrow_the_alert_table(client, run):
     assert len(one_rule.rows) == everything.column("rule_id").count(rule)
     mine = run_panel(client, table, run.data, {**base, "address": run.address})
     assert mine.rows and set(mine.column("address")) == {run.address}
+    closed = run_panel(client, table, run.data, {**base, "disposition": ["true_positive", "false_positive"]})
+    assert sorted(closed.column("review")) == ["false_positive", "true_positive"]
+    open_ = run_panel(client, table, run.data, {**base, "disposition": ["unreviewed"]})
+    assert len(open_.rows) == len(everything.rows) - 3
     nothing = run_panel(client, table, run.data, {**base, "status": ["dropped"]})
     assert nothing.rows == []  # a replay confirms every alert
 
