@@ -15,7 +15,7 @@ from pipeline.report.macros import TimeRange
 
 HOUR_MS = 3_600_000
 START_TS = 1_714_000_002_000 // HOUR_MS * HOUR_MS - 180_000  # 3 minutes before an hour boundary
-_cache: dict[Path, "StoredRun"] = {}
+_cache: dict[Path, StoredRun] = {}
 
 
 @dataclass(frozen=True)
