@@ -131,6 +131,7 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
         self._target = -1  # last known target height
         self._wake = 0.0  # monotonic time before which next_batch does nothing
         self._gap_tries: dict[int, int] = {}
+        self._receipt_tries = (0, -1)  # (tries, height) of the receipts being waited for
         self._failing_since = 0.0
 
     # -- Bytewax ---------------------------------------------------------------------------
@@ -197,7 +198,9 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
             if not f.links(ref):
                 self._reorg(out)
                 return
-            block["_receipts"] = self._receipts(block, ref)
+            receipts = self._receipts(block, ref, out)
+            if receipts is not None:
+                block["_receipts"] = receipts
             out.append(RawBlock(self.cfg.source_name, str(ref.number), block))
             f.accept(ref)
             raw = block["block_header"]["raw_data"]
@@ -222,16 +225,28 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
             out.append(block)
         return out
 
-    def _receipts(self, block: dict[str, Any], ref: BlockRef) -> list[dict[str, Any]]:
-        """The block's receipts, checked to belong to it (retryable :class:`NodeError` if not yet)."""
+    def _receipts(self, block: dict[str, Any], ref: BlockRef, out: list[NodeItem]) -> list[dict[str, Any]] | None:
+        """The block's receipts, checked to belong to it (retryable :class:`NodeError` if not yet).
+
+        A node that never serves them (a lite full node without the transaction-info store) would
+        stall following for ever: after ``2 * gap_attempts`` tries the block goes on without
+        ``_receipts`` and a dead letter says so.
+        """
         ids = tx_ids(block)
         if not ids:
             return []
         infos = self.node.call("wallet/gettransactioninfobyblocknum", {"num": ref.number, "visible": False})
         if not isinstance(infos, list) or {i.get("id") for i in infos if isinstance(i, dict)} != set(ids):
             got = len(infos) if isinstance(infos, list) else 0
-            raise NodeError(f"block {ref.number}: {got} receipts for {len(ids)} transactions (not ready "
-                            "or another branch)")
+            tries = self._receipt_tries[0] + 1 if self._receipt_tries[1] == ref.number else 1
+            self._receipt_tries = (tries, ref.number)
+            if tries < 2 * self.cfg.gap_attempts:
+                raise NodeError(f"block {ref.number}: {got} receipts for {len(ids)} transactions (not ready "
+                                "or another branch)")
+            reason = f"receipts: block {ref.number} has {len(ids)} transactions, the node served {got} receipts"
+            log.error("%s: %s after %d tries; block emitted without receipts", self.cfg.source_name, reason, tries)
+            out.append(DeadLetter(self.cfg.source_name, str(ref.number), reason, "", _now_ms()))
+            return None
         return infos
 
     def _missing(self, height: int, out: list[NodeItem]) -> None:
