@@ -64,18 +64,28 @@ def start_height(client: Any, source_name: str, from_block: int | None) -> int:
 
 def resume_state(client: Any, source_name: str, from_block: int | None, keep: int = 64) -> FollowState:
     """:func:`start_height` plus the ids of the stored blocks just below it (``blocks``, not
-    orphaned), so a run resumed from ClickHouse alone still detects a reorg at its first block."""
+    orphaned), so a run resumed from ClickHouse alone still detects a reorg at its first block.
+
+    A run that stopped in the middle of a reorg (old branch marked orphaned, new branch not yet
+    as high as the checkpoint, which never moves back) resumes right after the highest canonical
+    block instead of at the checkpoint, so the new branch's lower heights are not skipped.
+    """
     start = start_height(client, source_name, from_block)
     if start <= 0:
         return FollowState(start)
     rows = client.query(
-        "SELECT number, block_id, parent_hash FROM blocks FINAL WHERE source = {s:String} AND orphaned = 0 "
-        "AND number < {n:UInt64} AND number >= {lo:UInt64} ORDER BY number",
+        "SELECT number, block_id, parent_hash, orphaned FROM blocks FINAL WHERE source = {s:String} "
+        "AND number < {n:UInt64} AND number >= {lo:UInt64} ORDER BY number, orphaned",
         parameters={"s": source_name, "n": start, "lo": max(0, start - keep)}).result_rows
-    recent = [BlockRef(int(n), str(b), str(p)) for n, b, p in rows]
+    canonical = [BlockRef(int(n), str(b), str(p)) for n, b, p, o in rows if not o]
+    orphaned_above = [int(n) for n, _b, _p, o in rows if o and (not canonical or n > canonical[-1].number)]
+    if from_block is None and canonical and orphaned_above and canonical[-1].number < start - 1:
+        log.warning("%s: blocks %d..%d were orphaned before the last stop; resuming at %d on the new branch",
+                    source_name, min(orphaned_above), max(orphaned_above), canonical[-1].number + 1)
+        start = canonical[-1].number + 1
     # only a run of consecutive heights ending right below the start can be checked against
     tail: list[BlockRef] = []
-    for ref in reversed(recent):
+    for ref in reversed(canonical):
         if ref.number != start - 1 - len(tail):
             break
         tail.append(ref)
