@@ -148,22 +148,20 @@ class _ScoringLogic(op.StatefulBatchLogic):
 
     def on_eof(self) -> tuple[Iterable[TableRows], bool]:
         self._wake = None
-        return self._emit(self.stage.take(force=True)), False
+        return self._emit(self.stage.take(force=True), end_of_input=True), False
 
     def notify_at(self) -> datetime | None:
         return self._wake
 
-    def _emit(self, scored: Any) -> list[TableRows]:
-        if scored is None:
-            return []
+    def _emit(self, scored: Any, end_of_input: bool = False) -> list[TableRows]:
         out: list[TableRows] = []
-        if scored.alerts:
+        if scored is not None and scored.alerts:
             out.append(("alerts", scored.alerts))
-        if self.spec.write_features and scored.features:
+        if scored is not None and self.spec.write_features and scored.features:
             out.append(("address_features", feature_rows(u.features for u in scored.features)))
         take_drift = getattr(self.spec.scorer, "take_drift_rows", None)
-        if take_drift is not None:
-            drift = take_drift()
+        if take_drift is not None and (scored is not None or end_of_input):
+            drift = take_drift(flush=end_of_input)  # the open window too, when the input ends
             if drift:
                 out.append(("model_drift", [tuple(r) for r in drift]))
         return out

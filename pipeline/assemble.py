@@ -40,6 +40,7 @@ def analytics_spec(settings: Settings) -> AnalyticsSpec | None:
         max_wait_s=a.max_wait_ms / 1000.0,
         write_features=a.write_features,
         anomaly_cooldown_ms=a.anomaly_cooldown_s * 1000,
+        recovery=bool(settings.pipeline.recovery_dir),
     )
 
 

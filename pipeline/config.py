@@ -33,6 +33,7 @@ class PipelineSettings:
     workers: int = 1  # Bytewax workers in this process
     batch_blocks: int = 8  # blocks per source read when replaying as fast as possible
     epoch_interval_s: float = 10.0  # how often Bytewax snapshots when recovery is on
+    recovery_dir: str = ""  # Bytewax recovery database; "" = no crash recovery
 
 
 REPO = Path(__file__).resolve().parents[1]

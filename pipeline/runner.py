@@ -73,7 +73,9 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     )
     started = time.monotonic()
     try:
-        run(build_flow(spec), workers=settings.pipeline.workers)
+        run(build_flow(spec), workers=settings.pipeline.workers,
+            epoch_interval_s=settings.pipeline.epoch_interval_s,
+            recovery=recovery_config(settings.pipeline.recovery_dir))
     except Exception as err:  # noqa: BLE001 - unwrap Bytewax's wrapper to our own error
         cause = find_pipeline_error(err)
         if cause is not None:
@@ -83,6 +85,27 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
         if bar is not None:
             bar.close()
     return ReplayResult(stats, time.monotonic() - started)
+
+
+def recovery_config(directory: str):  # noqa: ANN201 - bytewax.recovery.RecoveryConfig | None
+    """Bytewax recovery in ``directory``, created (one partition) on first use; None when unset.
+
+    With recovery on, every epoch (``pipeline.epoch_interval_s``) snapshots the source position and
+    all operator state; after a crash the same command resumes from the last snapshot, and the
+    idempotent tables absorb what is written twice. A finished run's directory resumes at its end:
+    delete it to replay the same input again from the start.
+    """
+    if not directory:
+        return None
+    from pathlib import Path
+
+    from bytewax.recovery import RecoveryConfig, init_db_dir
+
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    if not any(path.iterdir()):
+        init_db_dir(path, 1)
+    return RecoveryConfig(path)
 
 
 def _both(first: Callable[[dict[str, list[tuple]]], None],

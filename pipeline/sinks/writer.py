@@ -84,8 +84,13 @@ class ClickHouseWriter:
             for table in written:
                 self._pending -= len(self._buffers.pop(table))
             self._last_flush = time.monotonic()
-        if committed_rows and self.on_commit:
-            self.on_commit(committed_rows)  # observers (stats, latency) see exactly what is stored
+        if committed_rows:
+            checkpoints = committed_rows.get("checkpoints")
+            if checkpoints:
+                log.info("committed %s; checkpoint block %d", ", ".join(f"{t}={n}" for t, n in written.items()),
+                         max(row[1] for row in checkpoints))
+            if self.on_commit:
+                self.on_commit(committed_rows)  # observers (stats, latency) see exactly what is stored
         return written
 
     def _insert(self, table: str, rows: list[tuple]) -> None:

@@ -1,0 +1,101 @@
+"""Crash recovery: kill -9 in the middle of a replay, restart, and end with exactly the data of an
+uninterrupted run (compared by ids, counts and full contents, read with FINAL).
+
+Each run is a real subprocess with its own chDB directory (one process per data directory), and
+the comparison is read by subprocesses too.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+DIGEST = r"""
+import sys, json, hashlib, clickhouse_connect
+c = clickhouse_connect.get_client(interface="chdb", path=sys.argv[1]); c.database = "tronrisk"
+q = {"transfers": "SELECT id, kind, amount_raw FROM transfers FINAL ORDER BY id",
+     "blocks": "SELECT number, block_id FROM blocks FINAL ORDER BY number",
+     "alerts": "SELECT alert_id, rule_id, address, tx_id, severity, round(risk_score, 3), status, details "
+               "FROM alerts FINAL ORDER BY alert_id",
+     "address_features": "SELECT * FROM address_features FINAL ORDER BY address, ts",
+     "minute_stats": "SELECT * FROM minute_stats FINAL ORDER BY minute, token",
+     "checkpoints": "SELECT source, block_number FROM checkpoints FINAL"}
+out = {}
+for table, sql in q.items():
+    rows = c.query(sql).result_rows
+    out[table] = [len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()]
+print(json.dumps(out))
+"""
+
+
+def _cmd(chain, chdb, recovery=None):
+    cmd = [sys.executable, str(ROOT / "run_pipeline.py"), "--log-level", "INFO", "run", "--input",
+           str(chain / "blocks.jsonl.gz"), "--clickhouse", f"chdb://{chdb}", "--no-progress"]
+    return cmd + (["--recovery-dir", str(recovery)] if recovery else [])
+
+
+def _digest(chdb):
+    out = subprocess.run([sys.executable, "-c", DIGEST, str(chdb)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    from pipeline.simulate import SimConfig, parse_rates, simulate
+
+    out = tmp_path_factory.mktemp("sim")
+    simulate(SimConfig(blocks=240, seed=11, rates=parse_rates("all=12")), out, progress=False)
+    return out
+
+
+def _kill_after_block(cmd, env, block_at_least):
+    """Start the run, wait for a commit past ``block_at_least``, then SIGKILL it mid-stream."""
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    seen = -1
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:
+        m = re.search(r"checkpoint block (\d+)", line)
+        if m:
+            seen = int(m.group(1))
+            if seen >= block_at_least:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        if time.monotonic() > deadline:
+            break
+    proc.wait(timeout=60)
+    return proc.returncode, seen
+
+
+ENV = dict(os.environ, TRONRISK_PIPELINE_EPOCH_INTERVAL_S="1", TRONRISK_CLICKHOUSE_MAX_DELAY_MS="100")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(chain, tmp_path_factory):
+    clean = tmp_path_factory.mktemp("clean") / "chdb"
+    assert subprocess.run(_cmd(chain, clean), env=ENV, capture_output=True, timeout=600).returncode == 0
+    return _digest(clean)
+
+
+@pytest.mark.parametrize("kill_at", [0.35, 0.7])
+def test_kill_9_mid_replay_then_resume_equals_an_uninterrupted_run(tmp_path, chain, uninterrupted, kill_at):
+    meta = json.loads((chain / "meta.json").read_text())
+    first, blocks = meta["start_height"], meta["blocks"]
+    env = ENV
+    expected = uninterrupted
+    assert expected["blocks"][0] == blocks and expected["alerts"][0] > 10
+
+    crashed, recovery = tmp_path / "crashed", tmp_path / "recovery"
+    code, seen = _kill_after_block(_cmd(chain, crashed, recovery), env, first + int(blocks * kill_at))
+    assert code == -signal.SIGKILL, "the run finished before it could be killed"
+    assert first <= seen < first + blocks - 1
+    resumed = subprocess.run(_cmd(chain, crashed, recovery), env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert _digest(crashed) == expected
