@@ -146,3 +146,13 @@ def test_bounded_run_and_settings_checked(devnet: Any, live_chain: list[dict]) -
     with pytest.raises(ConfigError, match="http"):
         NodeSource("127.0.0.1:1")
     assert FollowState(5).next_height == 5
+
+
+def test_follows_the_solidified_block(devnet: Any, live_chain: list[dict]) -> None:
+    first = first_number(live_chain)
+    devnet.set_head(first + 25)  # solidified head = head - 19
+    part = _source(devnet, confirmations=-1).build_part("in", "node", None)  # no start: the target
+    items = drive(part, _reached(first + 6))
+    assert _heights(items) == [first + 6] and part.health.head == first + 6
+    devnet.set_head(first + 28)
+    assert _heights(drive(part, _reached(first + 9))) == [first + 7, first + 8, first + 9]
