@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+from pathlib import Path
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +27,8 @@ T0 = 1_750_000_000_000  # ms; alerts are detected "now" in tests that age them
 def make_alert(n: int, address: str = "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf", ts: int = T0, severity: str = "high",
                rule_id: str = "large_transfer", score: float = 75.0, detected_at: int | None = None,
                status: str = "confirmed", tags: tuple[str, ...] = ("large_transfer",)) -> Alert:
-    return Alert(f"{n:032x}", ts + n, detected_at or ts + n, 61132092, f"{n:064x}", address, rule_id, "v1",
+    detected_at = detected_at or int(time.time() * 1000)  # max_age counts from detection
+    return Alert(f"{n:032x}", ts + n, detected_at, 61132092, f"{n:064x}", address, rule_id, "v1",
                  severity, score, status, "block", f"Large transfer #{n}", tags,
                  json.dumps({"transfer_id": f"{n:064x}:0", "values": {"amount_usd": 250000.0 + n}}))
 
@@ -63,7 +67,16 @@ def tracker() -> Iterator[Tracker]:
     t.stop()
 
 
+@pytest.fixture(scope="session")
+def _ticket_db(chdb_dir: Path):  # noqa: ANN202
+    """One migrated database for the ticket tests (migrating costs seconds per database on chDB)."""
+    client, _dsn = open_storage(f"chdb://{chdb_dir}?database=tickets_{os.getpid()}")
+    return client
+
+
 @pytest.fixture
-def storage(chdb_dsn: str):  # noqa: ANN201
-    client, dsn = open_storage(chdb_dsn)
-    yield client
+def storage(_ticket_db):  # noqa: ANN001, ANN201
+    """The ticket tables, emptied: each test starts from an empty outbox and attempt log."""
+    for table in ("ticket_outbox", "tickets"):
+        _ticket_db.command(f"TRUNCATE TABLE {_ticket_db.database}.{table}")
+    return _ticket_db

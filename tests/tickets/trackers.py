@@ -4,7 +4,7 @@ It keeps what a real tracker keeps (issues, incidents, alerts, comments), dedupl
 real service does (Standard Webhooks receivers on ``webhook-id``, PagerDuty on ``dedup_key``,
 Opsgenie on ``alias``) and not where it does not (Jira, GitHub, ServiceNow), and can be scripted
 to fail: ``faults`` is a queue consumed by mutating requests (POST/PATCH), each either
-``("status", code, headers)`` - answer that without doing anything - or ``("slow", seconds)`` -
+``("status", code, headers)`` (Jira's search, a POST that writes nothing, is exempt) - answer that without doing anything - or ``("slow", seconds)`` -
 do the work, then answer too late for the client's timeout.
 """
 
@@ -33,7 +33,7 @@ class Tracker:
         self.og: dict[str, dict] = {}  # alias -> {"alert", "count", "notes"}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -127,9 +127,11 @@ class Tracker:
                 query = parse_qs(url.query)
                 slow = 0.0
                 with tracker.lock:
-                    tracker.requests.append({"method": self.command, "path": url.path, "query": query,
+                    tracker.requests.append({"at": time.monotonic(), "method": self.command, "path": url.path, "query": query,
                                              "headers": headers, "body": body})
-                    fault = tracker.faults.popleft() if tracker.faults and self.command in ("POST", "PATCH") else None
+                    writes = self.command in ("POST", "PATCH") and "/search/" not in url.path
+                    fault = tracker.faults.popleft() if tracker.faults and writes else None
+                    tracker.requests[-1]["fault"] = fault
                     if fault and fault[0] == "status":
                         status, extra, payload = fault[1], fault[2] if len(fault) > 2 else {}, {"error": "scripted"}
                     else:
