@@ -153,6 +153,12 @@ class Routing:
         return self.dashboard_url.replace("{alert_id}", alert_id)
 
 
+def _empty() -> MarkedMap:
+    m = MarkedMap()
+    m.key_lines, m.value_nodes = {}, {}
+    return m
+
+
 def _rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
@@ -197,14 +203,14 @@ def load_routing_text(text: str, path: str = "<string>", env: Mapping[str, str] 
         dashboard = Routing.dashboard_url
     delivery = DeliveryPolicy()
     try:
-        delivery = _delivery(doc.get("delivery", MarkedMap()))
+        delivery = _delivery(doc.get("delivery", _empty()))
     except _Problem as p:
         problem(p.line, f"delivery: {p}")
     destinations: dict[str, Destination] = {}
-    dest_doc = doc.get("destinations", MarkedMap())
+    dest_doc = doc.get("destinations", _empty())
     if not isinstance(dest_doc, MarkedMap):
         problem(doc.key_lines.get("destinations", 1), "'destinations' must be a mapping of name -> destination")
-        dest_doc = MarkedMap()
+        dest_doc = _empty()
     for name, spec in dest_doc.items():
         line = dest_doc.key_lines[name]
         try:
@@ -366,7 +372,7 @@ def _route(m: Any, i: int, path: str, destinations: set, line: int) -> Route:
     stop = m.get("continue", False)
     if not isinstance(stop, bool):
         raise _Problem(m.key_lines["continue"], "continue must be true or false")
-    match = _match(m.get("match", MarkedMap()), m.key_lines.get("match", m.line))
+    match = _match(m.get("match", _empty()), m.key_lines.get("match", m.line))
     return Route(name, match, tuple(dict.fromkeys(dests)), group, window, not stop, f"{path}:{m.line}")
 
 
