@@ -89,4 +89,7 @@ def main(args: argparse.Namespace) -> int:
     report = evaluate(read_alerts(client), load_labels(labels_path), count_transactions(client))
     print()
     print(format_report(report, f"Alerts against the simulator's ground truth ({labels_path})"))
+    from pipeline.report import write_report
+
+    print(f"\nWall display (self-contained HTML, no Grafana needed): {write_report(client, 'data/report.html')}")
     return 0
