@@ -82,3 +82,33 @@ def apply_reorg(client: Any, database: str, reorg: Reorg) -> None:
         client.command(stmt)
     log.warning("%s: reorg of depth %d above block %d applied to storage: heights %s orphaned",
                 reorg.source, reorg.depth, reorg.ancestor, ",".join(map(str, reorg.heights)))
+
+
+class ReorgGuard:
+    """Drops alerts of orphaned blocks that reach the sink *after* their reorg was applied.
+
+    The analytics branch lags the blocks (scoring waits for complete blocks and micro-batches),
+    so an alert computed on the old branch can arrive after :func:`apply_reorg` ran; written as
+    it is, its ``confirmed`` row would replace the ``dropped`` one. The sink partition passes
+    every ``alerts`` batch through :meth:`fix`. Bounded: the last ``max_heights`` orphaned heights,
+    each with the newest branch's transaction ids.
+    """
+
+    def __init__(self, max_heights: int = 4096) -> None:
+        self.max_heights = max_heights
+        self._kept: dict[int, frozenset[str]] = {}
+
+    def remember(self, reorg: Reorg) -> None:
+        for (h, _), kept in zip(reorg.orphaned, reorg.kept_tx_ids):
+            self._kept.pop(h, None)
+            self._kept[h] = frozenset(kept)
+        while len(self._kept) > self.max_heights:
+            del self._kept[next(iter(self._kept))]
+
+    def fix(self, alerts: list[Any]) -> list[Any]:
+        if not self._kept:
+            return alerts
+        kept = self._kept
+        return [a._replace(status="dropped")
+                if a.block_number in kept and a.tx_id not in kept[a.block_number] and a.status != "dropped"
+                else a for a in alerts]

@@ -24,7 +24,7 @@ from pipeline.errors import DecodeError
 from pipeline.live.follower import Reorg
 from pipeline.live.health import HEALTH_COLUMNS, SourceHealth
 from pipeline.live.pending import LEAD_COLUMNS, Changes, PendingTracker, pending_evaluator
-from pipeline.live.reorg import ORPHANED_COLUMNS, apply_reorg
+from pipeline.live.reorg import ORPHANED_COLUMNS, ReorgGuard, apply_reorg
 from pipeline.operators.decode import decode_transaction, raw_excerpt
 from pipeline.records import DeadLetter, DecodedBlock
 from pipeline.sinks.clickhouse import ClickHouseSink, _ClickHousePartition
@@ -132,18 +132,24 @@ def _copy_tracker(tracker: PendingTracker) -> PendingTracker:
     return pickle.loads(pickle.dumps(tracker, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def write_live(writer: ClickHouseWriter, client: Any, values: Iterable[TableRows]) -> None:
+def write_live(writer: ClickHouseWriter, client: Any, values: Iterable[TableRows],
+               guard: ReorgGuard | None = None) -> None:
     """What the ClickHouse sink partition's ``write_batch`` does with live items.
 
     Rows are buffered as before; a :data:`REORG_TABLE` item first flushes everything buffered
-    (the old branch's rows are then stored), then applies the reorg, in stream order.
+    (the old branch's rows are then stored), then applies the reorg, in stream order. With a
+    ``guard``, alerts of orphaned blocks arriving late are written ``dropped``.
     """
     for table, rows in values:
         if table == REORG_TABLE:
             writer.flush()
             for reorg in rows:
                 apply_reorg(client, writer.database, reorg)
+                if guard is not None:
+                    guard.remember(reorg)
             continue
+        if table == "alerts" and guard is not None:
+            rows = guard.fix(rows)
         writer.add(table, rows)
     if writer.due():
         writer.flush()
@@ -161,8 +167,12 @@ class LiveClickHouseSink(ClickHouseSink):
 
 
 class _LivePartition(_ClickHousePartition):
+    def __init__(self, client: Any, writer: ClickHouseWriter) -> None:
+        super().__init__(client, writer)
+        self._guard = ReorgGuard()
+
     def write_batch(self, values: list[TableRows]) -> None:
-        write_live(self._writer, self._client, values)
+        write_live(self._writer, self._client, values, self._guard)
 
 
 def build_pending(blocks: Stream[DecodedBlock], pending: Stream[Any], spec: PendingSpec) -> Stream[TableRows]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
-from bytewax.testing import run_main
+from bytewax.testing import TestingSource, run_main
 
 from pipeline import flow as core
 from pipeline.live.follower import Reorg
@@ -20,22 +21,32 @@ from pipeline.storage.clickhouse import open_storage
 from pipeline.tron.tokens import TokenRegistry
 from tests.live.conftest import first_number
 
-LIVE = (Reorg, SourceHealth)
+LIVE: tuple[type, ...] = (Reorg, SourceHealth)
 
 
 def _decode(tokens: TokenRegistry, item: Any) -> Any:
     """The wiring proposed for pipeline.flow._decode: live items pass through."""
-    return item if isinstance(item, LIVE) else core._decode(tokens, item)
+    return item if isinstance(item, (*LIVE, _Late)) else core._decode(tokens, item)
+
+
+class _Late(NamedTuple):
+    alerts: list[Alert]
 
 
 def _rows(item: Any) -> list[Any]:
     """The wiring proposed for pipeline.flow._storage_rows."""
+    if isinstance(item, _Late):
+        time.sleep(1.0)  # after the node source's blocks and reorg have reached the sink
+        return [("alerts", item.alerts)]
     return side_rows(item) if isinstance(item, LIVE) else core._storage_rows(item)
 
 
-def _run(source: NodeSource, dsn: str) -> None:
+def _run(source: NodeSource, dsn: str, late: list[Alert] | None = None) -> None:
+    """The live flow; ``late`` alerts enter the sink after everything else (a lagging analytics)."""
     flow = Dataflow("live_test")
     raw = op.input("input", flow, source)
+    if late:
+        raw = op.merge("with_late", raw, op.input("late", flow, TestingSource([_Late(late)])))
     decoded = op.map("decode", raw, partial(_decode, TokenRegistry.build()))
     rows = op.flat_map("storage_rows", decoded, _rows)
     keyed = op.key_on("to_sink", op.filter("nonempty", rows, lambda tr: bool(tr[1])), lambda _tr: PART)
@@ -68,7 +79,10 @@ def test_reorg_between_runs_resumed_from_clickhouse(devnet: Any, live_chain: lis
     devnet.set_head(head + 2)
     state = resume_state(client, "node", None, keep=8)
     assert state.next_height == head + 1 and [r.number for r in state.recent] == list(range(head - 7 + 1, head + 1))
-    _run(NodeSource(devnet.http_url, start=state.next_height, recent=state.recent, end=head + 2, **kw), chdb_dsn)
+    late = _alert(top_txs[-2], head - 1)._replace(alert_id="late-old-branch")
+    late = late._replace(tx_id=[t["txID"] for t in live_chain[5]["transactions"]][-1])  # left out at head-1
+    _run(NodeSource(devnet.http_url, start=state.next_height, recent=state.recent, end=head + 2, **kw), chdb_dsn,
+         late=[late])
 
     q = lambda sql: client.query(sql).result_rows
     orphaned = q("SELECT number, block_id FROM blocks FINAL WHERE orphaned = 1 ORDER BY number")
@@ -82,7 +96,7 @@ def test_reorg_between_runs_resumed_from_clickhouse(devnet: Any, live_chain: lis
     assert q(f"SELECT count() FROM transfers FINAL WHERE block_number = {head}")[0][0] == 7
     # alerts: the orphaned tx's alert is dropped, the kept one stays confirmed
     status = dict(q("SELECT tx_id, status FROM alerts FINAL"))
-    assert status == {top_txs[0]: "confirmed", top_txs[-1]: "dropped"}
+    assert status == {top_txs[0]: "confirmed", top_txs[-1]: "dropped", late.tx_id: "dropped"}
     reorgs = q("SELECT number, block_id, new_block_id, length(kept_tx_ids), ancestor FROM orphaned_blocks FINAL "
                "ORDER BY number")
     assert reorgs == [(head - 1, old[head - 1], canonical[head - 1], 7, head - 2),

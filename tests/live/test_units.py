@@ -117,3 +117,21 @@ def test_reorg_sql_per_height_and_quoted() -> None:
     assert orphaned_rows(reorg)[0][:4] == (12, _id(12), _id(12, "b"), ["b12"])
     evil = reorg._replace(kept_tx_ids=(("x') OR 1=1 --",),))
     assert "'x\\') OR 1=1 --'" in reorg_statements("db", evil)[2]
+
+
+def test_reorg_guard_drops_late_alerts_of_orphaned_blocks() -> None:
+    from pipeline.live.reorg import ReorgGuard
+    from pipeline.records import Alert
+
+    f = Follower(FollowState(10), keep=8)
+    _follow(f, 10, 11, 12)
+    reorg = f.resolve_fork("node", lambda n: {11: _block(11), 12: _block(12, "b")}.get(n))
+    guard = ReorgGuard(max_heights=2)
+    late = [Alert("x", 0, 0, h, tx, "T", "r", "v", "low", 25.0, "confirmed", "block", "", (), "{}")
+            for h, tx in ((12, "a12"), (12, "b12"), (11, "a11"))]
+    assert guard.fix(late) == late
+    guard.remember(reorg)
+    assert [a.status for a in guard.fix(late)] == ["dropped", "confirmed", "confirmed"]
+    for n in (20, 21, 22):  # bounded: older heights are forgotten
+        guard.remember(reorg._replace(orphaned=((n, "z"),), kept_tx_ids=((),)))
+    assert guard.fix(late) == late
