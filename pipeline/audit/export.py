@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,12 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
 
 def export_audit(client: Any, database: str, out_dir: str | Path, fmt: str, from_ms: int | None = None,
                  to_ms: int | None = None, address: str | None = None, actor: str = "cli",
-                 rows_per_file: int = 1_000_000, record: bool = True) -> dict[str, Any]:
-    """Write the export; return its manifest. ``record`` chains an ``export`` audit record."""
+                 rows_per_file: int = 1_000_000, record: bool = True,
+                 on_rows: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Write the export; return its manifest. ``record`` chains an ``export`` audit record.
+
+    ``on_rows`` sees the running row count after each block (progress, memory sampling).
+    """
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     out = Path(out_dir)
@@ -83,7 +88,10 @@ def export_audit(client: Any, database: str, out_dir: str | Path, fmt: str, from
         files.append({"name": writer.path.name, "rows": writer.rows, "first_seq": file_first,
                       "last_seq": last[0] if last else 0, "sha256": file_sha256(writer.path)})
 
-    with client.query_row_block_stream(sql) as stream:
+    # One reading thread: rows leave in seq order at Python's pace anyway, and each extra
+    # ClickHouse reader thread holds its own buffers (measured: ~+150 MB RSS at 1M rows).
+    written = 0
+    with client.query_row_block_stream(sql, settings={"max_threads": 1}) as stream:
         for block in stream:
             start = 0
             while start < len(block):
@@ -108,6 +116,9 @@ def export_audit(client: Any, database: str, out_dir: str | Path, fmt: str, from
                 if writer.rows >= rows_per_file:
                     close_file()
                     writer = None
+            written += len(block)
+            if on_rows is not None:
+                on_rows(written)
     if writer is not None:
         close_file()
     total = sum(f["rows"] for f in files)

@@ -90,3 +90,12 @@ def test_hook_chains_startup_facts_once_and_every_committed_alert(store, chdb_ds
         (Kind.MODEL_LOADED, "anomaly.iforest"), (Kind.ALERT_CREATED, "alert0001"),
         (Kind.ALERT_CREATED, "alert0002"), (Kind.ALERT_STATUS_CHANGED, "alert0001")]
     assert verify_clickhouse(client, db).ok
+
+
+def test_column_lists_match_the_ddl(store):
+    from pipeline.audit.store import COLUMNS
+
+    client, db = store
+    for table, columns in COLUMNS.items():
+        described = [r[0] for r in client.query(f"DESCRIBE TABLE {db}.{table}").result_rows]
+        assert described == list(columns), table
