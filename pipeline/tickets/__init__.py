@@ -16,7 +16,7 @@ from pipeline.tickets.outbox import COLUMNS, OutboxItem, outbox_rows
 from pipeline.tickets.routing import Destination, Route, Routing, load_routing, load_routing_text
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy: the dataflow imports outbox_rows without requests
+def __getattr__(name: str):
     if name == "DeliveryWorker":
         from pipeline.tickets.worker import DeliveryWorker
 

@@ -143,7 +143,7 @@ class Routing:
     ticket_rules: frozenset[str] = frozenset()  # rule ids declaring ``actions: [ticket]``
     source: str = "<string>"
 
-    def with_ticket_rules(self, rule_ids: frozenset[str]) -> "Routing":
+    def with_ticket_rules(self, rule_ids: frozenset[str]) -> Routing:
         """The same routing knowing which rules declare the ``ticket`` action (``RuleSet.ticket_rule_ids``)."""
         from dataclasses import replace
 

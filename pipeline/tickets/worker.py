@@ -34,7 +34,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.tickets.destinations import Adapter, Http, Message, Response, Ticket, TransportError, adapter_for
+from pipeline.tickets.destinations import (
+    Adapter,
+    Http,
+    Message,
+    Response,
+    Ticket,
+    TransportError,
+    adapter_for,
+)
 from pipeline.tickets.destinations.base import HttpStatusError
 from pipeline.tickets.outbox import DEAD, DELIVERED, DISABLED, RETRY, SENDING, OutboxItem
 from pipeline.tickets.routing import Routing
@@ -95,7 +103,7 @@ class DeliveryWorker:
         self.error: BaseException | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> "DeliveryWorker":
+    def start(self) -> DeliveryWorker:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="ticket-delivery", daemon=True)
         self._thread.start()

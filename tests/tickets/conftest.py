@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-from pathlib import Path
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -68,14 +68,14 @@ def tracker() -> Iterator[Tracker]:
 
 
 @pytest.fixture(scope="session")
-def _ticket_db(chdb_dir: Path):  # noqa: ANN202
+def _ticket_db(chdb_dir: Path):
     """One migrated database for the ticket tests (migrating costs seconds per database on chDB)."""
     client, _dsn = open_storage(f"chdb://{chdb_dir}?database=tickets_{os.getpid()}")
     return client
 
 
 @pytest.fixture
-def storage(_ticket_db):  # noqa: ANN001, ANN201
+def storage(_ticket_db):
     """The ticket tables, emptied: each test starts from an empty outbox and attempt log."""
     for table in ("ticket_outbox", "tickets"):
         _ticket_db.command(f"TRUNCATE TABLE {_ticket_db.database}.{table}")

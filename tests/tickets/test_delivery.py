@@ -81,7 +81,7 @@ class Crash(BaseException):
     """Stands for the process dying: not an Exception, so nothing in the worker catches it."""
 
 
-def crash_once(after: int = 1):  # noqa: ANN201
+def crash_once(after: int = 1):
     seen = []
 
     def hook(item, response) -> None:

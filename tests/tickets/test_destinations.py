@@ -14,7 +14,7 @@ from tests.tickets.test_delivery import drain, enqueue
 ALERTS = [make_alert(1), make_alert(2)]  # same subject, same hour: one group
 
 
-def deliver(tracker, storage, dest: str):  # noqa: ANN201
+def deliver(tracker, storage, dest: str):
     routing = make_routing(tracker.url, dest, group="subject")
     enqueue(storage, ALERTS, routing)
     drain(DeliveryWorker(lambda: storage, routing))

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3600_000
 
 
-def routing(routes: str, disabled: str = ""):  # noqa: ANN201
+def routing(routes: str, disabled: str = ""):
     text = routing_yaml("http://127.0.0.1:9").split("routes:")[0] + "routes:\n" + routes
     if disabled:
         text = text.replace(f"  {disabled}: {{kind:", f"  {disabled}: {{enabled: false, kind:")

@@ -55,8 +55,8 @@ def test_shipped_routing_enabled_needs_its_secrets(tmp_path):
     ("  - name: r\n", "  - name: r\n    group: address\n", "routing.yaml:8: route #1: group must be one of alert,"),
     ("  - name: r\n", "  - name: r\n    window: 1h\n", "routing.yaml:8: route #1: window applies to group: subject"),
     ("  - name: r\n", "  - name: r\n    group: subject\n    window: soon\n", "routing.yaml:9: route #1: window: expected"),
-    ("  - name: r\n", "  - name: r\n    match: {min_severity: hihg}\n", "routing.yaml:8: route #1: match.min_severity:"
-                                                                        " 'hihg' is not one of"),
+    ("  - name: r\n", "  - name: r\n    match: {min_severity: hihg}\n",
+     "routing.yaml:8: route #1: match.min_severity: 'hihg' is not one of"),
     ("  - name: r\n", "  - name: r\n    match: {min_risk_score: 101}\n", "match.min_risk_score: expected 0..100"),
     ("  - name: r\n", "  - name: r\n    match: {tag: [x]}\n", "unknown match key 'tag'; did you mean tags?"),
     ("  - name: r\n", "  - name: r\n    match: {statuses: [confirmd]}\n", "'confirmd' is not one of pending,"),

@@ -39,7 +39,7 @@ class Tracker:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "Tracker":
+    def start(self) -> Tracker:
         self.thread.start()
         return self
 

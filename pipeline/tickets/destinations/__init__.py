@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from pipeline.tickets.destinations.base import Adapter, Http, Message, Request, Response, Ticket, TransportError
+from pipeline.tickets.destinations.base import (
+    Adapter,
+    Http,
+    Message,
+    Request,
+    Response,
+    Ticket,
+    TransportError,
+)
 from pipeline.tickets.destinations.github import GitHubAdapter
 from pipeline.tickets.destinations.jira import JiraAdapter
 from pipeline.tickets.destinations.opsgenie import OpsgenieAdapter

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import requests
@@ -55,7 +55,7 @@ class Message:
         return f"[{a.severity.upper()}] {a.title or a.rule_id} - {a.address}"
 
     def iso_ts(self) -> str:
-        return datetime.fromtimestamp(self.alert.ts / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+        return datetime.fromtimestamp(self.alert.ts / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
     def facts(self) -> list[tuple[str, str]]:
         a = self.alert

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 
 from pipeline.tickets.destinations.base import Adapter, Message, Request, Response, Ticket
 
@@ -33,9 +34,7 @@ def event(msg: Message) -> dict:
     a = msg.alert
     data = {**a._asdict(), "tags": list(a.tags), "details": msg.evidence, "dashboard_url": msg.link,
             "group_id": msg.group_id, "route": msg.route}
-    from datetime import datetime, timezone
-
-    ts = datetime.fromtimestamp(a.detected_at / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    ts = datetime.fromtimestamp(a.detected_at / 1000, tz=UTC).isoformat(timespec="milliseconds")
     return {"type": "ticket.opened" if msg.first else "ticket.appended", "timestamp": ts.replace("+00:00", "Z"),
             "data": data}
 
