@@ -157,15 +157,7 @@ def _drain(args: argparse.Namespace, store) -> int:
     from pipeline.tickets import DeliveryWorker
 
     worker = DeliveryWorker(lambda: store.client, _routing(args), database=store.db)
-    deadline = time.monotonic() + args.timeout
-    totals: dict[str, int] = {}
-    while True:
-        for k, v in worker.run_once().items():
-            totals[k] = totals.get(k, 0) + v
-        open_items = store.open_items(1)
-        if not open_items or time.monotonic() >= deadline:
-            break
-        time.sleep(min(worker.policy.poll_interval_s, max(0.0, deadline - time.monotonic())))
+    totals = worker.drain(args.timeout)
     worker.stop()
     left = len(store.open_items(100_000))
     totals.pop("sent", None)

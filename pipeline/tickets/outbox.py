@@ -6,8 +6,8 @@ The dataflow never talks to a tracker. It only writes what must be delivered, as
 blocks or slows the dataflow, and nothing is lost on a crash: the outbox is durable.
 
 Everything here is a function of the alert and the routing only (no state, no wall clock), so a
-replay produces byte-identical rows with the same keys, which the table collapses
-(ReplacingMergeTree keyed by ``item_key``). Rows are inserted with version 0, so a replayed
+replay produces rows with the same keys, which the table collapses (ReplacingMergeTree keyed by
+``item_key``; only the alert's own wall-clock ``detected_at`` may differ in the payload). Rows are inserted with version 0, so a replayed
 ``pending`` row never overrides a state the worker recorded later.
 
 Grouping by subject uses tumbling event-time windows: ``group_id = hash(route, address,

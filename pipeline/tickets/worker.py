@@ -118,6 +118,17 @@ class DeliveryWorker:
             http.close()
         self._adapters.clear()
 
+    def drain(self, timeout_s: float) -> dict[str, int]:
+        """Deliver until nothing is open or ``timeout_s`` passed (end of a replay, the CLI); totals."""
+        deadline = time.monotonic() + timeout_s
+        totals: dict[str, int] = {}
+        while True:
+            for k, v in self.run_once().items():
+                totals[k] = totals.get(k, 0) + v
+            if not self.store.open_items(1) or time.monotonic() >= deadline:
+                return totals
+            self._stop.wait(min(self.policy.poll_interval_s, max(0.0, deadline - time.monotonic())))
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
