@@ -80,20 +80,22 @@ def build_evidence(client: Any, database: str, alerts: Sequence[Alert | tuple],
                 f"SELECT {_SELECT} FROM {database}.transfers WHERE tx_id IN %(t)s LIMIT 1 BY id",
                 parameters={"t": sorted({a.tx_id for a in chunk})}).result_rows):
             trig[t["tx_id"]].append(t)
-        hop1 = _around(client, database, sorted({a.address for a in chunk}), lo, hi, max_rows)
-        counterparties = {t["to_address"] if t["from_address"] == s else t["from_address"]
-                          for s, ts in hop1.items() for t in ts}
-        hop2 = _around(client, database, sorted(counterparties - {a.address for a in chunk}), lo, hi, 10)
+        windows = sorted({(a.address, a.ts - window_ms, a.ts) for a in chunk})
+        hop1 = _around(client, database, windows, max_rows)
+        cp_windows = sorted({(t["to_address"] if t["from_address"] == w[0] else t["from_address"], w[1], w[2])
+                             for w, near in hop1.items() for t in near} - set(windows))
+        hop2 = _around(client, database, cp_windows, 10)
         feats = _features(client, database, sorted({a.address for a in chunk}), lo, hi)
         for a in chunk:
-            near = [t for t in hop1.get(a.address, ()) if a.ts - window_ms <= t["ts"] <= a.ts]
+            w = (a.address, a.ts - window_ms, a.ts)
+            near = list(hop1.get(w, ()))
             seen = {t["id"] for t in near}
             for t in near[:]:
                 cp = t["to_address"] if t["from_address"] == a.address else t["from_address"]
-                for u in hop2.get(cp, ()):
+                for u in hop2.get((cp, w[1], w[2]), ()):
                     if len(near) >= max_rows:
                         break
-                    if u["id"] not in seen and a.ts - window_ms <= u["ts"] <= a.ts:
+                    if u["id"] not in seen:
                         seen.add(u["id"])
                         near.append({**u, "hop": 2})
             near = near[:max_rows]
@@ -105,21 +107,35 @@ def build_evidence(client: Any, database: str, alerts: Sequence[Alert | tuple],
     return out
 
 
-def _around(client: Any, database: str, addresses: list[str], lo: int, hi: int,
-            per_address: int) -> dict[str, list[dict[str, Any]]]:
-    """Transfers in [lo, hi] touching each address, newest first, at most ``per_address`` each."""
-    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for i in range(0, len(addresses), _CHUNK):
+def _around(client: Any, database: str, windows: Sequence[tuple[str, int, int]],
+            per_window: int) -> dict[tuple[str, int, int], list[dict[str, Any]]]:
+    """Transfers touching ``address`` within [lo, hi] for each window, newest first, at most
+    ``per_window`` each. Windows are per alert, not per address: a busy address's newest rows over
+    the whole chunk's span could all postdate one of its alerts."""
+    found: dict[tuple[str, int, int], list[dict[str, Any]]] = defaultdict(list)
+    for i in range(0, len(windows), _CHUNK):
+        part = list(windows[i:i + _CHUNK])
+        addrs, los, his = [w[0] for w in part], [w[1] for w in part], [w[2] for w in part]
         rows = client.query(
-            f"SELECT * FROM (SELECT a, {_SELECT} FROM {database}.transfers "
-            "ARRAY JOIN [from_address, to_address] AS a "
-            "WHERE a IN %(a)s AND ts BETWEEN fromUnixTimestamp64Milli(toInt64(%(lo)s), 'UTC') "
+            f"WITH {_array(addrs)} AS w_a, {_array(los)} AS w_lo, {_array(his)} AS w_hi "
+            f"SELECT * FROM (SELECT k, {_SELECT} FROM {database}.transfers "
+            "ARRAY JOIN arrayFilter(i -> (w_a[i] = from_address OR w_a[i] = to_address) "
+            "AND toUnixTimestamp64Milli(ts) BETWEEN w_lo[i] AND w_hi[i], range(1, length(w_a) + 1)) AS k "
+            "WHERE (from_address IN %(s)s OR to_address IN %(s)s) "
+            "AND ts BETWEEN fromUnixTimestamp64Milli(toInt64(%(lo)s), 'UTC') "
             "AND fromUnixTimestamp64Milli(toInt64(%(hi)s), 'UTC') "
-            "ORDER BY ts DESC LIMIT 1 BY a, id) ORDER BY ts_ms DESC, id LIMIT %(n)s BY a",
-            parameters={"a": addresses[i:i + _CHUNK], "lo": lo, "hi": hi, "n": per_address}).result_rows
+            "ORDER BY ts DESC LIMIT 1 BY k, id) ORDER BY ts_ms DESC, id LIMIT %(n)s BY k",
+            parameters={"s": sorted(set(addrs)), "lo": min(los), "hi": max(his), "n": per_window}).result_rows
         for r in rows:
-            found[r[0]].append({**dict(zip(TRANSFER_COLUMNS, r[1:])), "hop": 1})
+            found[part[r[0] - 1]].append({**dict(zip(TRANSFER_COLUMNS, r[1:])), "hop": 1})
     return found
+
+
+def _array(values: Sequence[Any]) -> str:
+    """A ClickHouse array literal of ints or of strings (quotes and backslashes escaped)."""
+    if values and isinstance(values[0], str):
+        return "[" + ",".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
+    return "CAST([" + ",".join(str(int(v)) for v in values) + "], 'Array(Int64)')"
 
 
 def _features(client: Any, database: str, addresses: list[str], lo: int, hi: int) -> dict[str, list[dict]]:
