@@ -20,6 +20,7 @@ evidence queries per batch that contains alerts; batches without alerts cost not
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,11 +51,16 @@ class AuditHook:
         self._client: Any = None
         self._database = ""
         self._appender: AuditAppender | None = None
+        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_client=None, _appender=None)  # connections are per process
+        state.update(_client=None, _appender=None, _lock=None)  # connections are per process
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _open(self) -> AuditAppender:
         if self._appender is None:
@@ -69,20 +75,27 @@ class AuditHook:
 
     def __call__(self, committed: Mapping[str, list[tuple]]) -> None:
         alerts = committed.get("alerts")
-        appender = self._open()
-        if not alerts:
-            return
-        if self.evidence:
-            write_evidence(self._client, self._database, alerts, self.definitions, self.window_ms)
-        rows = appender.append(alert_records(alerts))
+        with self._lock:
+            appender = self._open()
+            if not alerts:
+                return
+            if self.evidence:
+                write_evidence(self._client, self._database, alerts, self.definitions, self.window_ms)
+            rows = appender.append(alert_records(alerts))
         log.debug("audit: %d alerts committed, %d new audit records", len(alerts), len(rows))
+
+    def record(self, records: Sequence[AuditRecord]) -> int:
+        """Chain other facts from this process (ticket deliveries, rules reloaded); thread-safe."""
+        with self._lock:
+            return len(self._open().append(records))
 
     def close(self) -> None:
         """Record the final head (call at the end of a run)."""
-        if self._appender is not None:
-            self._appender.close()
-            self._client.close()
-            self._appender = self._client = None
+        with self._lock:
+            if self._appender is not None:
+                self._appender.close()
+                self._client.close()
+                self._appender = self._client = None
 
 
 def audit_hook(dsn: str, ruleset: Any = None, scorer: Any = None, window_ms: int = 3_600_000) -> AuditHook:

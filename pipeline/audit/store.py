@@ -1,11 +1,11 @@
 """``AuditAppender``: resumes the chain from ClickHouse, skips facts already chained, writes.
 
-The chain has one writer at a time (the sink's process during a run; the analyst CLI otherwise —
-with chDB they cannot overlap, one process per data directory). The appender reads the head
-(last seq, hash, ts) once, then keeps it in memory; before each batch it asks ClickHouse which of
-the batch's record ids are already chained (in chunks, so memory is bounded by the batch), so a
-replay or a retried batch never forks or duplicates the chain. After each insert it checks that
-nobody else appended in between (a second writer on a server DSN) and stops with an error if so.
+Writers take turns (the sink's process during a run; the analyst CLI, between the pipeline's
+batches on a server DSN — with chDB they cannot even overlap). Before each batch the appender
+re-reads the head (last seq, hash, ts) and asks ClickHouse which of the batch's record ids are
+already chained (in chunks, so memory is bounded by the batch), so a replay or a retried batch
+never forks or duplicates the chain. After each insert it checks that nobody appended in the
+same instant (a true race of two writers) and stops with an error naming it if so.
 
 Heads are recorded in ``audit_heads`` every ``head_every`` records and on ``close``: anchors that
 ``audit verify`` compares with the chain, so a rewritten tail (hashes recomputed) is still caught.
@@ -93,6 +93,12 @@ class AuditAppender:
         todo = self.pending(records)
         if not todo:
             return []
+        # Re-read the head: cheap (last row of a table sorted by seq), and it lets writers take
+        # turns (the analyst CLI between the pipeline's batches on a server DSN); only a true
+        # race inside one append is left for the check after the insert.
+        fresh = self._load_head()
+        self.chain.seq, self.chain.last_hash = fresh.seq, fresh.last_hash
+        self.chain.last_ts = max(self.chain.last_ts, fresh.last_ts)
         before = self.chain.head, self.chain.last_ts
         rows = self.chain.append(todo)
         token = hashlib.sha256(f"{rows[0].prev_hash}{rows[-1].hash}".encode()).hexdigest()

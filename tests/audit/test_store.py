@@ -66,12 +66,23 @@ def test_heads_are_recorded_periodically_and_on_close(store):
     assert [h[0] for h in heads] == [14, 21, 22]
 
 
-def test_a_second_writer_is_detected_instead_of_forking_silently(store):
+def test_a_racing_second_writer_is_detected_instead_of_forking_silently(store):
     client, db = store
     a, b = AuditAppender(client, db), AuditAppender(client, db)
     a.append(alert_records([make_alert(1)]))
+
+    class Racing:  # b's insert lands right after another writer's, inside b's append
+        def __getattr__(self, name):
+            return getattr(client, name)
+
+        def insert(self, *args, **kwargs):
+            a.append(alert_records([make_alert(3)]))
+            return client.insert(*args, **kwargs)
+
+    b.client = Racing()
     with pytest.raises(StorageError, match="another writer"):
         b.append(alert_records([make_alert(2)]))
+    assert not verify_clickhouse(client, db).ok  # the fork is visible to verify
 
 
 def test_hook_chains_startup_facts_once_and_every_committed_alert(store, chdb_dsn):
@@ -99,3 +110,20 @@ def test_column_lists_match_the_ddl(store):
     for table, columns in COLUMNS.items():
         described = [r[0] for r in client.query(f"DESCRIBE TABLE {db}.{table}").result_rows]
         assert described == list(columns), table
+
+
+def test_writers_taking_turns_share_one_chain(store, chdb_dsn):
+    """The analyst CLI between the pipeline's batches (server DSN): no fork, no error."""
+    import pickle
+
+    client, db = store
+    pipeline_side = AuditAppender(client, db)
+    analyst_side = AuditAppender(client, db)
+    pipeline_side.append(alert_records([make_alert(1)]))
+    analyst_side.append([ticket_delivered_record("alert0001", "http://x/hook", 200, 1)])
+    pipeline_side.append(alert_records([make_alert(2)]))
+    assert [r[0] for r in _log(client, db)] == [1, 2, 3]
+    assert verify_clickhouse(client, db).ok
+    hook = pickle.loads(pickle.dumps(AuditHook(chdb_dsn, evidence=False)))  # picklable for Bytewax
+    assert hook.record([ticket_delivered_record("alert0002", "http://x/hook", 200, 2)]) == 1
+    hook.close()
