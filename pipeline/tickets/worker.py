@@ -3,9 +3,11 @@
 A thread in the process that owns ClickHouse polls ``ticket_outbox`` for open items and delivers
 them, so the dataflow never waits for a tracker. Per item:
 
-1. ``sending`` (attempts + 1) is recorded *before* the request: if the process dies after the
-   request reached the tracker but before the answer was recorded, the next worker knows the
-   outcome is unknown.
+1. Where the tracker cannot deduplicate, ``sending`` (attempts + 1) is recorded *before* the
+   request: if the process dies after the request reached the tracker but before the answer was
+   recorded, the next worker knows the outcome is unknown. Outcomes are buffered and written once
+   per pass (and with the next ``sending`` marker): losing them in a crash only causes a resend
+   that is deduplicated, or a look-up.
 2. After an unknown outcome (``sending`` found on start, a timeout, a 5xx) the next attempt
    first asks the tracker whether the ticket exists when the tracker cannot deduplicate (Jira
    label, GitHub body marker, ServiceNow ``correlation_id``); trackers that deduplicate on our
@@ -98,6 +100,8 @@ class DeliveryWorker:
         self._disabled: set[str] = set()
         self._dest_wait: dict[str, float] = {}
         self._tickets: dict[tuple[str, str], Ticket] = {}
+        self._puts: list[OutboxItem] = []  # outcomes not yet written (see _flush)
+        self._logs: list[tuple] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -150,6 +154,22 @@ class DeliveryWorker:
     # -- one pass ----------------------------------------------------------------------------
     def run_once(self, now: float | None = None) -> dict[str, int]:
         """Deliver every due item once; returns counts per outcome (and ``sent`` requests)."""
+        try:
+            counts = self._pass(now)
+        except Exception:
+            self._flush()  # best effort: keep what was learnt before the failure
+            raise
+        self._flush()
+        return counts
+
+    def _flush(self) -> None:
+        """Write buffered outcomes: one insert per table per pass instead of per item."""
+        puts, logs = self._puts, self._logs
+        self._puts, self._logs = [], []
+        self.store.put(puts)
+        self.store.log(logs)
+
+    def _pass(self, now: float | None) -> dict[str, int]:
         counts: dict[str, int] = {}
         groups: dict[tuple[str, str], list[OutboxItem]] = {}
         for item in self.store.open_items(self.policy.batch):
@@ -205,6 +225,9 @@ class DeliveryWorker:
                       first=ticket is None)
         action = "create" if ticket is None else "append"
         uncertain = item.state == SENDING or item.attempts > 0
+        # Where the tracker deduplicates on our id, resending is harmless: no marker is needed,
+        # and the outcome may wait for the end-of-pass flush.
+        dedup_now = adapter.dedup_create if ticket is None else adapter.dedup_append
         attempt = item.attempts + 1
         started = time.monotonic()
         current = item  # the row the outcome replaces
@@ -214,15 +237,19 @@ class DeliveryWorker:
                 if found is not None:
                     self._record(item, now, _Result("recovered", ticket=found), action, item.attempts)
                     return "recovered"
-                dedup = adapter.dedup_create if ticket is None else adapter.dedup_append
                 can_find = adapter.can_find if ticket is None else adapter.can_find_append
-                if not dedup and not can_find and item.state == SENDING:
-                    self.store.log([self._log_row(item, now, action, item.attempts, "ambiguous", 0,
-                                                  "earlier attempt's outcome unknown and the tracker cannot be "
-                                                  "asked: a duplicate is possible", ticket, 0)])
+                if not dedup_now and not can_find and item.state == SENDING:
+                    self._logs.append(self._log_row(item, now, action, item.attempts, "ambiguous", 0,
+                                                    "earlier attempt's outcome unknown and the tracker cannot be "
+                                                    "asked: a duplicate is possible", ticket, 0))
             current = item._replace(state=SENDING, attempts=attempt, updated_at=int(now * 1000),
                                     version=next_version(item))
-            self.store.put([current])
+            if not dedup_now:
+                # Durable before the request: a crash after it leaves "sending", which makes the next
+                # worker look the ticket up (or record the ambiguity). Earlier outcomes ride along.
+                self._puts.append(current)
+                self.store.put(self._puts)
+                self._puts = []
             request = adapter.create(msg) if ticket is None else adapter.append(msg, ticket)
             response = http.send(request)
             if self.after_send is not None:
@@ -287,10 +314,12 @@ class DeliveryWorker:
         if state == DEAD:
             log.error("ticket %s to %s is dead: %s", item.item_key, item.destination, r.error)
         ext = r.ticket or Ticket(item.external_id, item.external_url)
-        self.store.put([item._replace(state=state, attempts=attempt, next_attempt_at=next_at, last_error=r.error,
-                                      external_id=ext.external_id, external_url=ext.external_url,
-                                      updated_at=int(now * 1000), version=next_version(item))])
-        self.store.log([self._log_row(item, now, action, attempt, outcome, r.status, r.error, r.ticket, duration)])
+        self._puts.append(item._replace(state=state, attempts=attempt, next_attempt_at=next_at, last_error=r.error,
+                                        external_id=ext.external_id, external_url=ext.external_url,
+                                        updated_at=int(now * 1000), version=next_version(item)))
+        self._logs.append(self._log_row(item, now, action, attempt, outcome, r.status, r.error, r.ticket, duration))
+        if len(self._puts) >= 100:
+            self._flush()
 
     @staticmethod
     def _log_row(item: OutboxItem, now: float, action: str, attempt: int, outcome: str, status: int, error: str,

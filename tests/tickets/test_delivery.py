@@ -101,7 +101,10 @@ def test_crash_between_send_and_ack_makes_no_second_ticket(tracker, storage, des
         DeliveryWorker(lambda: storage, routing, after_send=crash_once()).run_once()
     store = OutboxStore(storage, storage.database)
     (item,) = store.find(alert.alert_id)
-    assert item.state == "sending" and item.attempts == 1  # the request reached the tracker, unacknowledged
+    if dest in ("jira", "gh", "snow"):  # marked before the request: the next worker must look it up
+        assert item.state == "sending" and item.attempts == 1
+    else:  # the tracker deduplicates: nothing needed recording, the item is simply still pending
+        assert item.state == "pending" and item.attempts == 0
     assert len(tickets_of(tracker, dest)) == 1
     drain(DeliveryWorker(lambda: storage, routing))  # the restarted process
     assert len(tickets_of(tracker, dest)) == 1

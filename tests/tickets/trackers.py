@@ -53,6 +53,10 @@ class Tracker:
     # -- the API ---------------------------------------------------------------------------
     def handle(self, method: str, path: str, query: dict, headers: dict, body: bytes) -> tuple[int, dict, Any]:
         data = json.loads(body) if body else None
+        if path == "/_counts":  # for a tracker run as a separate process (benchmarks)
+            return 200, {}, {"webhook_ids": len(self.webhooks), "webhook_deliveries": sum(map(len, self.webhooks.values())),
+                             "jira_issues": len(self.jira), "jira_comments": sum(len(v["comments"]) for v in self.jira.values()),
+                             "pagerduty_keys": len(self.pd), "pagerduty_events": sum(map(len, self.pd.values()))}
         if path == "/hook":
             self.webhooks.setdefault(headers.get("webhook-id", ""), []).append({"headers": headers, "body": body})
             return 200, {}, {"ok": True}
@@ -154,3 +158,13 @@ class Tracker:
             do_GET = do_POST = do_PATCH = _serve
 
         return Handler
+
+
+if __name__ == "__main__":  # python -m tests.tickets.trackers PORT: a tracker for manual runs and benchmarks
+    import sys
+
+    t = Tracker()
+    t.server.server_close()
+    t.server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0), t._handler())
+    print(t.url, flush=True)
+    t.server.serve_forever()
