@@ -123,7 +123,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_retry(args: argparse.Namespace) -> int:
     from pipeline.tickets.errors import DeliveryError
-    from pipeline.tickets.outbox import DEAD, DELIVERED, DISABLED, PENDING
+    from pipeline.tickets.outbox import DEAD, DELIVERED, DISABLED, RETRY
     from pipeline.tickets.store import next_version
 
     if not args.id and not (args.dead or args.disabled):
@@ -140,7 +140,9 @@ def run_retry(args: argparse.Namespace) -> int:
     done = [i for i in items if i.state == DELIVERED]
     todo = [i for i in items if i.state != DELIVERED]
     now = int(time.time() * 1000)
-    store.put([i._replace(state=PENDING, attempts=0, next_attempt_at=0, updated_at=now, version=next_version(i))
+    # "retry" with a fresh budget: the worker treats it as an unknown outcome and first looks the
+    # ticket up where it can (a dead item's last attempt may have reached the tracker).
+    store.put([i._replace(state=RETRY, attempts=0, next_attempt_at=0, updated_at=now, version=next_version(i))
                for i in todo])
     print(f"queued {len(todo)} item(s) again" + (f"; {len(done)} already delivered left alone "
                                                   "(sending again would open a second ticket)" if done else ""))
@@ -159,7 +161,8 @@ def _drain(args: argparse.Namespace, store) -> int:
     worker = DeliveryWorker(lambda: store.client, _routing(args), database=store.db)
     totals = worker.drain(args.timeout)
     worker.stop()
-    left = len(store.open_items(100_000))
+    left = len([i for i in store.open_items(100_000) if i.destination in worker.routing.destinations
+                and worker.routing.destinations[i.destination].enabled])
     totals.pop("sent", None)
     print("delivery: " + (", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "nothing due")
           + (f"; {left} item(s) still open (retrying later)" if left else ""))

@@ -129,8 +129,9 @@ class DeliveryWorker:
         while True:
             for k, v in self.run_once().items():
                 totals[k] = totals.get(k, 0) + v
-            if not self.store.open_items(1) or time.monotonic() >= deadline:
-                return totals
+            deliverable = [i for i in self.store.open_items(self.policy.batch) if self._adapter(i.destination)]
+            if not deliverable or time.monotonic() >= deadline:
+                return totals  # items of destinations absent from the routing wait for a later run
             self._stop.wait(min(self.policy.poll_interval_s, max(0.0, deadline - time.monotonic())))
 
     def _loop(self) -> None:
@@ -224,7 +225,9 @@ class DeliveryWorker:
         msg = Message(item.alert(), item.item_key, item.group_id, item.route, self.routing.link(item.alert_id),
                       first=ticket is None)
         action = "create" if ticket is None else "append"
-        uncertain = item.state == SENDING or item.attempts > 0
+        # An earlier attempt may have reached the tracker: a "sending" left by a crash, any failed
+        # attempt, or an operator's retry of a dead item (state "retry" with attempts reset).
+        uncertain = item.state in (SENDING, RETRY) or item.attempts > 0
         # Where the tracker deduplicates on our id, resending is harmless: no marker is needed,
         # and the outcome may wait for the end-of-pass flush.
         dedup_now = adapter.dedup_create if ticket is None else adapter.dedup_append

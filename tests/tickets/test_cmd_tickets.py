@@ -77,3 +77,24 @@ def test_errors_are_one_line():
     known = "soc-webhook, jira, servicenow, pagerduty, opsgenie, github"
     assert r.stderr.strip().splitlines() == [
         f"error: tickets test: unknown destination 'nope'; known: {known} in {ROOT / 'rules' / 'tickets' / 'routing.yaml'}"]
+
+
+def test_retry_of_a_dead_item_looks_the_ticket_up_first(tracker, routing_file, storage, chdb_dir, capsys):
+    """The last attempt timed out after Jira created the issue: a retry must find it, not re-create it."""
+    from dataclasses import replace
+
+    from pipeline.tickets import DeliveryWorker
+
+    routing = make_routing(tracker.url, "jira", timeout=0.3)
+    routing = replace(routing, delivery=replace(routing.delivery, max_attempts=1))
+    alert = make_alert(4)
+    enqueue(storage, [alert], routing)
+    tracker.faults.append(("slow", 0.8))
+    DeliveryWorker(lambda: storage, routing).drain(5)
+    dsn = ["--clickhouse", f"chdb://{chdb_dir}?database={storage.database}", "--routing", routing_file]
+    assert run("list", "--state", "dead", *dsn) == 0
+    assert "gave up after 1 attempts: no answer" in capsys.readouterr().out
+    assert len(tracker.jira) == 1  # created, but the answer came too late
+    assert run("retry", "--dead", "--deliver", *dsn) == 0
+    assert "recovered 1" in capsys.readouterr().out
+    assert len(tracker.jira) == 1

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.tickets import DeliveryWorker, outbox_rows
+from pipeline.tickets import DeliveryWorker, load_routing_text, outbox_rows
 from pipeline.tickets.outbox import COLUMNS
 from pipeline.tickets.store import OutboxStore
-from tests.tickets.conftest import make_alert, make_routing
+from tests.tickets.conftest import ENV, make_alert, make_routing, routing_yaml
 
 
 def enqueue(client, alerts, routing) -> int:
@@ -200,3 +200,13 @@ def test_background_thread_delivers_and_stops(tracker, storage):
     finally:
         worker.stop()
     assert len(tracker.github) == 1 and worker.error is None
+
+
+def test_drain_does_not_wait_for_destinations_missing_from_the_routing(tracker, storage):
+    enqueue(storage, [make_alert(1)], make_routing(tracker.url, "gh"))
+    text = routing_yaml(tracker.url).replace("DESTS", "hook").replace("  gh: {kind:", "  gh: {enabled: false, kind:")
+    worker = DeliveryWorker(lambda: storage, load_routing_text(text, "routing.yaml", ENV))
+    started = time.monotonic()
+    assert worker.drain(5) == {"skipped": 1}
+    assert time.monotonic() - started < 2
+    assert [i.state for i in worker.store.open_items(10)] == ["pending"]  # kept for when gh is configured
