@@ -139,7 +139,8 @@ def verify_clickhouse(client: Any, database: str) -> VerifyResult:
     cols = ", ".join("toUnixTimestamp64Milli(ts)" if f == "ts" else f for f in FIELDS)
 
     def rows() -> Iterator[tuple]:
-        with client.query_row_block_stream(f"SELECT {cols} FROM {database}.audit_log ORDER BY seq") as s:
+        with client.query_row_block_stream(f"SELECT {cols} FROM {database}.audit_log ORDER BY seq",
+                                           settings={"max_threads": 1}) as s:
             for block in s:
                 for r in block:
                     if r[0] in want:

@@ -19,7 +19,7 @@ from pipeline.audit.chain import FIELDS, ChainRow
 from pipeline.errors import InputError
 
 FORMATS = ("csv", "jsonl", "parquet")
-ROW_GROUP = 65_536
+ROW_GROUP = 16_384  # rows per parquet row group: ~12 MB of Python tuples held at most
 _INT = {"seq", "ts"}
 
 
