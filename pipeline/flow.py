@@ -109,11 +109,13 @@ def build_flow(spec: FlowSpec, name: str = "tron_risk") -> Dataflow:
 
 
 def run(flow: Dataflow, workers: int = 1, epoch_interval_s: float | None = None,
-        recovery: Any = None) -> None:
-    """Run to completion in this process with ``workers`` worker threads."""
+        recovery: Any = None, process_id: int | None = None, addresses: list[str] | None = None) -> None:
+    """Run to completion with ``workers`` worker threads; as one member of a cluster when
+    ``process_id`` and ``addresses`` are given (see :mod:`pipeline.cluster`)."""
     from datetime import timedelta
 
     from bytewax.run import cli_main
 
     interval = timedelta(seconds=epoch_interval_s) if epoch_interval_s else None
-    cli_main(flow, workers_per_process=workers, epoch_interval=interval, recovery_config=recovery)
+    cli_main(flow, workers_per_process=workers, process_id=process_id, addresses=addresses,
+             epoch_interval=interval, recovery_config=recovery)

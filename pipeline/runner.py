@@ -32,7 +32,8 @@ class ReplayResult:
 def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progress: bool = True,
            analytics: Analytics | None = None, source_name: str = "replay",
            on_block: Callable[[DecodedBlock], None] | None = None,
-           on_commit: Callable[[dict[str, list[tuple]]], None] | None = None) -> ReplayResult:
+           on_commit: Callable[[dict[str, list[tuple]]], None] | None = None,
+           process_id: int | None = None, addresses: list[str] | None = None) -> ReplayResult:
     """Replay files through the full flow into ``settings.clickhouse.dsn``; blocks until done.
 
     ``on_block`` sees each decoded block as it enters the analytics, ``on_commit`` the rows of each
@@ -75,7 +76,8 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     try:
         run(build_flow(spec), workers=settings.pipeline.workers,
             epoch_interval_s=settings.pipeline.epoch_interval_s,
-            recovery=recovery_config(settings.pipeline.recovery_dir))
+            recovery=recovery_config(settings.pipeline.recovery_dir),
+            process_id=process_id, addresses=addresses)
     except Exception as err:  # noqa: BLE001 - unwrap Bytewax's wrapper to our own error
         cause = find_pipeline_error(err)
         if cause is not None:

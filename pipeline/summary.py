@@ -31,8 +31,8 @@ class RunStats:
 def stored_counts(client: Any) -> dict[str, Any]:
     q = client.query
     out: dict[str, Any] = {}
-    out["blocks"], out["first_block"], out["last_block"] = q(
-        "SELECT count(), min(number), max(number) FROM blocks FINAL WHERE orphaned = 0").result_rows[0]
+    out["blocks"], out["first_block"], out["last_block"], out["transactions"] = q(
+        "SELECT count(), min(number), max(number), sum(tx_count) FROM blocks FINAL WHERE orphaned = 0").result_rows[0]
     out["kinds"] = q("SELECT kind, count() AS n, countIf(NOT success) FROM transfers FINAL "
                      "GROUP BY kind ORDER BY n DESC").result_rows
     out["tokens"] = q("SELECT symbol, token, count() AS n, sum(amount), sum(amount_usd) FROM transfers FINAL "

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_SHARED_CANDIDATES = [ROOT.parent / "shared" / "data", Path(os.environ.get("TRONRISK_SHARED_DATA", "/nonexistent"))]
+_SHARED_CANDIDATES = [ROOT.parent / "shared" / "data"]
 SHARED = next((p for p in _SHARED_CANDIDATES if p.is_dir()), ROOT.parent / "shared" / "data")
 TRON = SHARED / "tron"
 HEX_BLOCK = TRON / "mainnet_block_61132092_hex.json"

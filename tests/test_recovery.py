@@ -99,3 +99,14 @@ def test_kill_9_mid_replay_then_resume_equals_an_uninterrupted_run(tmp_path, cha
     resumed = subprocess.run(_cmd(chain, crashed, recovery), env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert _digest(crashed) == expected
+
+
+def test_two_processes_store_exactly_what_one_process_stores(tmp_path, chain, uninterrupted):
+    """Bytewax cluster mode on one machine (`run --processes 2`): same rows, ids and contents."""
+    two = tmp_path / "two"
+    cmd = [sys.executable, str(ROOT / "run_pipeline.py"), "run", "--input", str(chain / "blocks.jsonl.gz"),
+           "--clickhouse", f"chdb://{two}", "--processes", "2"]
+    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Ingested 240 blocks" in out.stdout
+    assert _digest(two) == uninterrupted

@@ -6,9 +6,12 @@ import argparse
 import sys
 
 from pipeline.cli.common import add_common, settings_from
+from pipeline.cluster import run_local_cluster
+from pipeline.errors import ConfigError
 from pipeline.runner import replay
+from pipeline.sources.files import resolve_inputs
 from pipeline.storage.clickhouse import connect, parse_dsn
-from pipeline.summary import render, stored_counts
+from pipeline.summary import RunStats, render, stored_counts
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,13 +23,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="replay files or directories, read in the order given")
     p.add_argument("--speed", type=float, default=0.0,
                    help="pace: N times real time by block timestamps; 0 = as fast as possible (default)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="run as a Bytewax cluster of N processes on this machine (default 1); "
+                        "results are the same as with one process")
+    p.add_argument("--process-id", type=int, help=argparse.SUPPRESS)  # a cluster member (internal)
+    p.add_argument("--addresses", help="with --process-id: the cluster's host:port list, ';'-separated, "
+                                       "for running members on several machines")
     add_common(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    result = replay(args.input, settings, speed=args.speed, progress=not args.no_progress)
     dsn = parse_dsn(settings.clickhouse.dsn)
+    if args.process_id is not None:  # one member of a cluster: run, print nothing
+        if not args.addresses:
+            raise ConfigError("--process-id needs --addresses (host:port;host:port;...)")
+        replay(args.input, settings, speed=args.speed, progress=False,
+               process_id=args.process_id, addresses=args.addresses.split(";"))
+        return 0
+    if args.processes < 1:
+        raise ConfigError(f"--processes: must be >= 1, got {args.processes}")
+    if args.processes > 1:
+        resolve_inputs(list(args.input))
+        member = ["--log-level", args.log_level, "run", "--input", *args.input, "--speed", str(args.speed),
+                  "--clickhouse", settings.clickhouse.dsn, "--workers", str(settings.pipeline.workers)]
+        if args.config:
+            member += ["--config", args.config]
+        if settings.pipeline.recovery_dir:
+            member += ["--recovery-dir", settings.pipeline.recovery_dir]
+        seconds = run_local_cluster(member, args.processes)
+        counts = stored_counts(connect(dsn))
+        stats = RunStats(blocks=counts["blocks"], transactions=counts["transactions"])
+        print(render(counts, dsn, seconds, stats))
+        return 0
+    result = replay(args.input, settings, speed=args.speed, progress=not args.no_progress)
     print(render(stored_counts(connect(dsn)), dsn, result.seconds, result.stats), file=sys.stdout)
     return 0

@@ -69,4 +69,8 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
         started = time.monotonic()
         self._writer.flush()
         log.debug("final flush took %.3f s", time.monotonic() - started)
-        self._client.close()
+        # The embedded engine is released when the process exits. Closing a chDB client from a
+        # worker thread while a Bytewax cluster tears down corrupts the heap (seen as "corrupted
+        # double-linked list" and a hang in `run --processes 2`); server clients close normally.
+        if not getattr(self._client, "path", None):
+            self._client.close()
