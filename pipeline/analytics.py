@@ -34,6 +34,7 @@ from pipeline.operators.scoring import RowScorer, ScoringStage
 from pipeline.operators.windows import WindowConfig
 from pipeline.records import AddressUpdate, Alert, DecodedBlock
 from pipeline.sinks.rows import feature_rows
+from pipeline.tickets.outbox import outbox_rows
 
 TableRows = tuple[str, list[tuple]]
 SCORE_KEY = "score"
@@ -51,6 +52,7 @@ class AnalyticsSpec:
     max_wait_s: float = 0.2  # longest complete rows wait for a bigger batch (live pace)
     anomaly_cooldown_ms: int = 3_600_000  # one anomaly alert per detector and address per hour
     write_features: bool = True
+    routing: Any = None  # pipeline.tickets.Routing: alerts that open tickets go to the outbox
     recovery: bool = False  # snapshots cost a pickle of the state; skip them when nothing keeps them
 
 
@@ -157,6 +159,8 @@ class _ScoringLogic(op.StatefulBatchLogic):
         out: list[TableRows] = []
         if scored is not None and scored.alerts:
             out.append(("alerts", scored.alerts))
+            if self.spec.routing is not None:  # same sink flush as the alerts: nothing lost
+                out.append(("ticket_outbox", outbox_rows(scored.alerts, self.spec.routing)))
         if scored is not None and self.spec.write_features and scored.features:
             out.append(("address_features", feature_rows(u.features for u in scored.features)))
         take_drift = getattr(self.spec.scorer, "take_drift_rows", None)

@@ -31,6 +31,11 @@ def analytics_spec(settings: Settings) -> AnalyticsSpec | None:
 
     watchlists = load_watchlists(a.watchlists) if a.watchlists else None
     ruleset = load_ruleset(list(a.rules), watchlists) if a.rules else None
+    routing = None
+    if settings.tickets.enabled:
+        from pipeline.tickets.service import routing_for
+
+        routing = routing_for(settings.tickets.routing, ruleset.ticket_rule_ids if ruleset else frozenset())
     return AnalyticsSpec(
         windows=window_config(a),
         watchlist=watchlists.addresses if watchlists is not None else frozenset(),
@@ -41,6 +46,7 @@ def analytics_spec(settings: Settings) -> AnalyticsSpec | None:
         write_features=a.write_features,
         anomaly_cooldown_ms=a.anomaly_cooldown_s * 1000,
         recovery=bool(settings.pipeline.recovery_dir),
+        routing=routing,
     )
 
 

@@ -57,6 +57,13 @@ class AnalyticsSettings:
 
 
 @dataclass(frozen=True)
+class TicketSettings:
+    enabled: bool = False  # queue alerts that match the routing file and deliver them (docs/tickets.md)
+    routing: str = str(REPO / "rules" / "tickets" / "routing.yaml")
+    drain_s: float = 30.0  # at the end of a replay, wait up to this long for open deliveries
+
+
+@dataclass(frozen=True)
 class PriceSettings:
     trx_usd: float = 0.25  # USD value of one TRX, for USD volumes across tokens
 
@@ -67,6 +74,7 @@ class Settings:
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     prices: PriceSettings = field(default_factory=PriceSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    tickets: TicketSettings = field(default_factory=TicketSettings)
     tokens: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # extra token registry entries
     source: str = "defaults"  # where the settings came from, for messages
 
@@ -136,7 +144,7 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
             raise ConfigError(f"{section_name}.{key} ({origin}): unknown setting; known: {', '.join(sorted(known))}")
         target = type(getattr(current, key))
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
-        if target is str and key in ("watchlists", "model") and changes[key] and origin != "command line":
+        if target is str and key in ("watchlists", "model", "routing") and changes[key] and origin != "command line":
             changes[key] = str(_relative_to(origin, changes[key]))
     return dataclasses.replace(current, **changes)
 

@@ -40,12 +40,19 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     committed insert batch per table (both called from worker threads): the benchmark's hooks.
     """
     resolve_inputs(list(paths))  # fail fast, in this thread, on a missing file
+    audit = None
     if analytics is None and settings.analytics.enabled:
         from pipeline.analytics import build_analytics
         from pipeline.assemble import analytics_spec
 
         spec = analytics_spec(settings)
         analytics = build_analytics(spec) if spec is not None else None
+        if spec is not None:  # the audit trail chains what the sink commits (pipeline/audit/hook.py)
+            from pipeline.audit.hook import audit_hook
+
+            audit = audit_hook(settings.clickhouse.dsn, spec.ruleset, spec.scorer,
+                               window_ms=settings.analytics.long_window_s * 1000)
+            on_commit = audit if on_commit is None else _both(audit, on_commit)
     stats = RunStats()
     bar = _progress_bar() if progress else None
 
@@ -72,6 +79,12 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
         on_block=block_seen,
         on_commit=stats.on_commit if on_commit is None else _both(stats.on_commit, on_commit),
     )
+    delivery = None
+    # Delivery runs where ClickHouse is owned; cluster members leave it to `tickets deliver`.
+    if settings.tickets.enabled and analytics is not None and process_id is None:
+        from pipeline.tickets.service import routing_for, start_delivery
+
+        delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings.tickets.routing))
     started = time.monotonic()
     try:
         run(build_flow(spec), workers=settings.pipeline.workers,
@@ -86,6 +99,11 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     finally:
         if bar is not None:
             bar.close()
+        if delivery is not None:
+            delivery.drain(settings.tickets.drain_s)  # what is still open stays in the outbox
+            delivery.stop()
+        if audit is not None:
+            audit.close()  # records the final chain head
     return ReplayResult(stats, time.monotonic() - started)
 
 

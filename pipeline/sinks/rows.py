@@ -25,6 +25,19 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _merge_columns() -> None:
+    """Tables owned by feature packages declare their columns next to their row builders."""
+    from pipeline.audit.store import COLUMNS as AUDIT
+    from pipeline.tickets.outbox import COLUMNS as TICKETS
+
+    for extra in (AUDIT, TICKETS):
+        for table, cols in extra.items():
+            COLUMNS.setdefault(table, tuple(cols))
+
+
+_merge_columns()
+
+
 def block_rows(blocks: Iterable[Block]) -> list[tuple]:
     return [b[:7] for b in blocks]
 

@@ -26,8 +26,8 @@ from pipeline.sinks.rows import COLUMNS
 log = logging.getLogger(__name__)
 
 # Data tables first, checkpoints last: a crash between the two re-does work, never skips it.
-FLUSH_ORDER = ("blocks", "transfers", "address_features", "alerts", "minute_stats", "model_drift",
-               "dead_letters", "checkpoints")
+FLUSH_ORDER = ("blocks", "transfers", "address_features", "alerts", "ticket_outbox", "minute_stats",
+               "model_drift", "dead_letters", "checkpoints")
 
 
 class ClickHouseWriter:
