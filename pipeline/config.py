@@ -64,6 +64,11 @@ class TicketSettings:
 
 
 @dataclass(frozen=True)
+class NodeSettings:
+    api_key: str = field(default="", repr=False)  # TRON-PRO-API-KEY for TronGrid; never logged
+
+
+@dataclass(frozen=True)
 class PriceSettings:
     trx_usd: float = 0.25  # USD value of one TRX, for USD volumes across tokens
 
@@ -75,6 +80,7 @@ class Settings:
     prices: PriceSettings = field(default_factory=PriceSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     tickets: TicketSettings = field(default_factory=TicketSettings)
+    node: NodeSettings = field(default_factory=NodeSettings)
     tokens: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # extra token registry entries
     source: str = "defaults"  # where the settings came from, for messages
 

@@ -44,19 +44,26 @@ class FlowSpec:
     flush_rows: int = 50_000
     max_delay_s: float = 0.5
     analytics: Analytics | None = None
+    pending: Source | None = None  # a pending-pool source (live mode)
+    pending_spec: Any = None  # pipeline.sources.live_flow.PendingSpec
+    live: bool = False  # node source: the sink also applies reorgs and writes the live tables
     on_block: Callable[[DecodedBlock], None] | None = field(default=None, compare=False)
     on_commit: Callable[[dict[str, list[tuple]]], None] | None = field(default=None, compare=False)
 
 
-def _decode(tokens: TokenRegistry, item: RawBlock | DeadLetter) -> DecodedBlock | DeadLetter:
-    if isinstance(item, DeadLetter):
-        return item
+def _decode(tokens: TokenRegistry, item: Any) -> Any:
+    if not isinstance(item, RawBlock):
+        return item  # dead letters, and a live source's reorg and health items
     return decode_block(item.payload, item.source, item.position, tokens)
 
 
-def _storage_rows(item: DecodedBlock | DeadLetter) -> list[TableRows]:
+def _storage_rows(item: Any) -> list[TableRows]:
     if isinstance(item, DeadLetter):
         return [("dead_letters", dead_letter_rows([item]))]
+    if not isinstance(item, DecodedBlock):
+        from pipeline.sources.live_flow import side_rows
+
+        return side_rows(item)
     out: list[TableRows] = [("blocks", block_rows([item.block])), ("transfers", list(item.transfers))]
     if item.dead_letters:
         out.append(("dead_letters", dead_letter_rows(item.dead_letters)))
@@ -100,11 +107,18 @@ def build_flow(spec: FlowSpec, name: str = "tron_risk") -> Dataflow:
     outputs.append(op.key_rm("minute_rows", minute))
     if spec.analytics is not None:
         outputs.append(spec.analytics(blocks))
+    if spec.pending is not None:
+        from pipeline.sources.live_flow import build_pending
+
+        outputs.append(build_pending(blocks, op.input("pending_input", flow, spec.pending), spec.pending_spec))
 
     rows = op.merge("all_rows", *outputs)
     keyed = op.key_on("to_sink", op.filter("nonempty", rows, lambda tr: bool(tr[1])), lambda _tr: PART)
-    op.output("clickhouse", keyed, ClickHouseSink(spec.dsn, spec.flush_rows, spec.max_delay_s,
-                                                  on_commit=spec.on_commit))
+    sink_class = ClickHouseSink
+    if spec.live:
+        from pipeline.sources.live_flow import LiveClickHouseSink as sink_class  # noqa: N813
+    op.output("clickhouse", keyed, sink_class(spec.dsn, spec.flush_rows, spec.max_delay_s,
+                                              on_commit=spec.on_commit))
     return flow
 
 

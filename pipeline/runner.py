@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
+from bytewax.inputs import Source
+
 from pipeline.flow import Analytics, FlowSpec, build_flow, run
 from pipeline.records import DecodedBlock
 from pipeline.sources.files import resolve_inputs
@@ -40,12 +42,23 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     committed insert batch per table (both called from worker threads): the benchmark's hooks.
     """
     resolve_inputs(list(paths))  # fail fast, in this thread, on a missing file
+    source = ReplaySource(tuple(paths), source_name, speed, settings.pipeline.batch_blocks)
+    return execute(source, settings, progress, analytics, on_block, on_commit, process_id, addresses)
+
+
+def execute(source: Source, settings: Settings, progress: bool = True, analytics: Analytics | None = None,
+            on_block: Callable[[DecodedBlock], None] | None = None,
+            on_commit: Callable[[dict[str, list[tuple]]], None] | None = None,
+            process_id: int | None = None, addresses: list[str] | None = None,
+            pending: Source | None = None, pending_timeout_s: float = 120.0, live: bool = False) -> ReplayResult:
+    """Run the full flow on any block ``source`` (replay files or a node) until it ends."""
     audit = None
+    spec_ = None
     if analytics is None and settings.analytics.enabled:
         from pipeline.analytics import build_analytics
         from pipeline.assemble import analytics_spec
 
-        spec = analytics_spec(settings)
+        spec_ = spec = analytics_spec(settings)
         analytics = build_analytics(spec) if spec is not None else None
         if spec is not None:  # the audit trail chains what the sink commits (pipeline/audit/hook.py)
             from pipeline.audit.hook import audit_hook
@@ -69,8 +82,17 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
                 elapsed = max(time.monotonic() - started, 1e-9)
                 bar.set_postfix_str(f"{stats.transactions / elapsed:,.0f} tx/s", refresh=False)
 
+    pending_spec = None
+    if pending is not None:
+        from pipeline.sources.live_flow import PendingSpec
+
+        pending_spec = PendingSpec(settings.token_registry(), getattr(spec_, "ruleset", None), pending_timeout_s,
+                                   recovery=bool(settings.pipeline.recovery_dir))
     spec = FlowSpec(
-        source=ReplaySource(tuple(paths), source_name, speed, settings.pipeline.batch_blocks),
+        source=source,
+        pending=pending,
+        pending_spec=pending_spec,
+        live=live,
         dsn=settings.clickhouse.dsn,
         tokens=settings.token_registry(),
         flush_rows=settings.clickhouse.flush_rows,

@@ -8,7 +8,8 @@ import sys
 from pipeline.cli.common import add_common, settings_from
 from pipeline.cluster import run_local_cluster
 from pipeline.errors import ConfigError
-from pipeline.runner import replay
+from pipeline.runner import execute, replay
+from pipeline.sources.live_options import add_live_arguments, live_sources
 from pipeline.sources.files import resolve_inputs
 from pipeline.storage.clickhouse import connect, parse_dsn
 from pipeline.summary import RunStats, render, stored_counts
@@ -19,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="replay blocks from files into ClickHouse",
         description="Replay recorded TRON blocks (JSONL, gzip, getblockbylimitnext files or a "
                     "directory of them) through decode and analytics into ClickHouse, then print a summary.")
-    p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
-                   help="replay files or directories, read in the order given")
+    p.add_argument("--input", "-i", nargs="+", metavar="PATH",
+                   help="replay files or directories, read in the order given (or --node)")
     p.add_argument("--speed", type=float, default=0.0,
                    help="pace: N times real time by block timestamps; 0 = as fast as possible (default)")
     p.add_argument("--processes", type=int, default=1,
@@ -30,12 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--addresses", help="with --process-id: the cluster's host:port list, ';'-separated, "
                                        "for running members on several machines")
     add_common(p)
+    add_live_arguments(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if bool(args.input) == bool(args.node):
+        raise ConfigError("run: give either --input PATH (replay files) or --node URL (live mode)")
     settings = settings_from(args)
     dsn = parse_dsn(settings.clickhouse.dsn)
+    if args.node:
+        return _live(args, settings, dsn)
     if args.process_id is not None:  # one member of a cluster: run, print nothing
         if not args.addresses:
             raise ConfigError("--process-id needs --addresses (host:port;host:port;...)")
@@ -59,4 +65,18 @@ def main(args: argparse.Namespace) -> int:
         return 0
     result = replay(args.input, settings, speed=args.speed, progress=not args.no_progress)
     print(render(stored_counts(connect(dsn)), dsn, result.seconds, result.stats), file=sys.stdout)
+    return 0
+
+
+def _live(args: argparse.Namespace, settings, dsn) -> int:  # noqa: ANN001
+    """Follow a node (and its pending pool) until ``--to-block`` or Ctrl-C."""
+    if args.processes > 1 or args.process_id is not None:
+        raise ConfigError("--node runs in one process (--workers for threads); --processes is for replays")
+    from pipeline.storage.clickhouse import open_storage
+
+    client, _ = open_storage(settings.clickhouse.dsn)
+    live = live_sources(args, client, api_key=settings.node.api_key)
+    result = execute(live.node, settings, progress=not args.no_progress, pending=live.pending,
+                     pending_timeout_s=live.pending_timeout_s, live=True)
+    print(render(stored_counts(client), dsn, result.seconds, result.stats))
     return 0

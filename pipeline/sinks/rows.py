@@ -28,9 +28,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 def _merge_columns() -> None:
     """Tables owned by feature packages declare their columns next to their row builders."""
     from pipeline.audit.store import COLUMNS as AUDIT
+    from pipeline.live.health import HEALTH_COLUMNS
+    from pipeline.live.pending import LEAD_COLUMNS
+    from pipeline.live.reorg import ORPHANED_COLUMNS
     from pipeline.tickets.outbox import COLUMNS as TICKETS
 
-    for extra in (AUDIT, TICKETS):
+    live = {"source_health": HEALTH_COLUMNS, "pending_lead_times": LEAD_COLUMNS,
+            "orphaned_blocks": ORPHANED_COLUMNS}
+    for extra in (AUDIT, TICKETS, live):
         for table, cols in extra.items():
             COLUMNS.setdefault(table, tuple(cols))
 

@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 # Data tables first, checkpoints last: a crash between the two re-does work, never skips it.
 FLUSH_ORDER = ("blocks", "transfers", "address_features", "alerts", "ticket_outbox", "minute_stats",
-               "model_drift", "dead_letters", "checkpoints")
+               "model_drift", "pending_lead_times", "orphaned_blocks", "source_health", "dead_letters",
+               "checkpoints")
 
 
 class ClickHouseWriter:

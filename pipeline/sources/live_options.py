@@ -13,7 +13,6 @@ below it, so a reorg across the restart is still detected), else the head target
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +46,12 @@ class LiveSources:
     pending_timeout_s: float
 
 
-def live_sources(args: argparse.Namespace, client: Any, source_name: str = "node") -> LiveSources:
+def live_sources(args: argparse.Namespace, client: Any, source_name: str = "node",
+                 api_key: str | None = None) -> LiveSources:
     """Build the sources from parsed ``args``; ``client`` is a ClickHouse client on the database
-    (for the checkpoint). The API key is never logged."""
-    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    (for the checkpoint); ``api_key`` comes from the settings (``[node] api_key`` or
+    ``TRONRISK_NODE_API_KEY``) when ``--api-key`` is not given. The key is never logged."""
+    api_key = args.api_key or api_key or None
     state = resume_state(client, source_name, args.from_block)
     node = NodeSource(args.node, api_key, source_name, args.confirmations, state.next_height,
                       recent=state.recent, end=args.to_block)
