@@ -24,6 +24,7 @@ from pipeline.tron.tokens import TokenRegistry
 SEL_TRANSFER = "a9059cbb"
 SEL_TRANSFER_FROM = "23b872dd"
 SEL_APPROVE = "095ea7b3"
+INT64_MAX = 2**63 - 1
 UNLIMITED_APPROVAL = 2**255  # allowances at or above this are "unlimited" (max uint256 in practice)
 _RAW_LIMIT = 65536  # dead letters keep at most this many characters of the raw input
 
@@ -67,6 +68,8 @@ def _int(value: Params, key: str, ctx: _Tx) -> int:
         raise DecodeError(f"must be an integer, got {raw!r:.40}", f"{ctx.field}.{key}")
     if raw < 0:
         raise DecodeError(f"must not be negative, got {raw}", f"{ctx.field}.{key}")
+    if raw > INT64_MAX:  # the node's JSON is protobuf: no honest value exceeds int64
+        raise DecodeError(f"exceeds int64, got {raw}", f"{ctx.field}.{key}")
     return raw
 
 
