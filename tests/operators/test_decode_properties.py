@@ -86,7 +86,8 @@ def test_deeply_nested_and_huge_values_are_dead_letters_not_crashes():
     out = decode_block(nested, "test", "p", TOKENS)
     assert isinstance(out, DecodedBlock) and len(out.dead_letters) == 1 and out.transfers == []
     huge = copy.deepcopy(BLOCKS[0])
-    huge["transactions"][0]["raw_data"]["contract"][0]["parameter"]["value"]["amount"] = 2**80
+    trx = next(tx for tx in huge["transactions"] if tx["raw_data"]["contract"][0]["type"] == "TransferContract")
+    trx["raw_data"]["contract"][0]["parameter"]["value"]["amount"] = 2**80
     out = decode_block(huge, "test", "p", TOKENS)
     assert isinstance(out, DecodedBlock) and len(out.transfers) == 280
     [dead] = out.dead_letters
