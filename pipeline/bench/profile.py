@@ -51,8 +51,12 @@ def summarize_collapsed(path: Path, top: int = 15) -> dict[str, Any]:
         for name in {"{} ({})".format(*_parse(f)) for f in frames}:
             incl_by_func[name] += n
 
-    def share(c: Counter[str]) -> list[list]:
-        return [[name, round(k / total, 4)] for name, k in c.most_common(top)] if total else []
+    def share(c: Counter[str], below: float = 1.01) -> list[list]:
+        if not total:
+            return []
+        ranked = [[name, round(k / total, 4)] for name, k in c.most_common() if k / total < below]
+        return ranked[:top]
 
+    # Inclusive: frames on (nearly) every stack -- the entry point, the runner -- say nothing.
     return {"samples": total, "self_by_function": share(self_by_func), "self_by_file": share(self_by_file),
-            "inclusive_by_function": share(incl_by_func), "file": str(path)}
+            "inclusive_by_function": share(incl_by_func, below=0.9), "file": str(path)}

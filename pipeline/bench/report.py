@@ -63,6 +63,8 @@ def _throughput(r: dict[str, Any]) -> list[str]:
     if prof and prof.get("samples"):
         lines += ["", f"Profile of the end-to-end run ({prof['samples']} samples), self time by file"]
         lines += [f"  {name[:70]:<72}{share:>6.1%}" for name, share in prof["self_by_file"][:10]]
+        lines += ["  self time by function:"]
+        lines += [f"  {name[:70]:<72}{share:>6.1%}" for name, share in prof["self_by_function"][:10]]
     return lines
 
 

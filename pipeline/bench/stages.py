@@ -7,7 +7,8 @@ same objects the flow wraps run in the flow's order, block by block, each under 
 - decode: ``decode_block`` into typed records;
 - graph/features: :class:`pipeline.offline.FeatureEngine` (graph stage, routing, shards);
 - rules: ``RuleSet.evaluate`` on the address updates;
-- anomaly: the scorer's ``score_rows`` on latest-per-address rows, in the flow's micro-batches;
+- anomaly: the flow's :class:`~pipeline.operators.scoring.ScoringStage` (latest update per block
+  and address, the scorer's ``score_rows`` in the flow's micro-batches, cooldown, risk scores);
 - sinks: building rows (minute aggregates, feature rows) and ``ClickHouseWriter`` inserts.
 
 What the end-to-end run costs beyond the sum is the dataflow runtime (Bytewax steps, exchanges,
@@ -26,7 +27,7 @@ from pipeline.config import Settings
 from pipeline.offline import FeatureEngine
 from pipeline.operators.aggregates import MinuteAggregator
 from pipeline.operators.decode import decode_block
-from pipeline.operators.scoring import latest_per_address
+from pipeline.operators.scoring import ScoringStage
 from pipeline.records import DecodedBlock
 from pipeline.sinks.rows import block_rows, checkpoint_row, dead_letter_rows, feature_rows
 from pipeline.sinks.writer import ClickHouseWriter
@@ -54,34 +55,34 @@ def measure_stages(paths: list[str], settings: Settings) -> dict[str, Any]:
         raise ValueError("the stage breakdown needs analytics enabled")
     tokens = settings.token_registry()
     engine = FeatureEngine(spec.windows, spec.watchlist)
-    rules, scorer = spec.ruleset, spec.scorer
+    rules = spec.ruleset
     client, dsn = open_storage(settings.clickhouse.dsn)
     # Size-triggered flushes only: the flow's delay trigger depends on wall time, not on work.
     writer = ClickHouseWriter(client, dsn.database, settings.clickhouse.flush_rows, max_delay_s=1e9)
     minutes = MinuteAggregator()
     clock = dict.fromkeys(STAGES, 0.0)
     counts = {"blocks": 0, "transactions": 0, "records": 0, "updates": 0, "scored_rows": 0,
-              "rule_alerts": 0, "anomaly_alerts": 0, "score_calls": 0}
-    pending_rows: list = []
+              "rule_alerts": 0, "alerts": 0, "score_calls": 0}
+    scoring = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms)
     last = -1
 
-    def score(force: bool) -> list:
-        if scorer is None or not pending_rows or (not force and len(pending_rows) < spec.min_score_rows):
-            return []
+    def score(number: int, updates: list, alerts: list, force: bool = False) -> None:
         t0 = time.perf_counter()
-        alerts, _scores = scorer.score_rows(pending_rows)
+        if number >= 0:
+            scoring.expect(number, len(updates), counts["blocks"])
+            scoring.add(number, updates, alerts)
+        scored = scoring.take(force=force)
         clock["anomaly"] += time.perf_counter() - t0
-        counts["scored_rows"] += len(pending_rows)
+        if scored is None:
+            return
+        counts["scored_rows"] += len(scored.features)
         counts["score_calls"] += 1
-        counts["anomaly_alerts"] += len(alerts)
-        feats = pending_rows.copy() if spec.write_features else []
-        pending_rows.clear()
+        counts["alerts"] += len(scored.alerts)
         t0 = time.perf_counter()
-        if feats:
-            writer.add("address_features", feature_rows(u.features for u in feats))
-        writer.add("alerts", alerts)
+        if spec.write_features and scored.features:
+            writer.add("address_features", feature_rows(u.features for u in scored.features))
+        writer.add("alerts", scored.alerts)
         clock["sinks"] += time.perf_counter() - t0
-        return alerts
 
     try:
         for item in _timed(iter_replay(resolve_inputs(paths)), clock):
@@ -94,7 +95,6 @@ def measure_stages(paths: list[str], settings: Settings) -> dict[str, Any]:
             if not isinstance(block, DecodedBlock) or block.block.number <= last:
                 continue
             last = block.block.number
-            counts["blocks"] += 1
             counts["transactions"] += block.block.tx_count
             counts["records"] += len(block.transfers)
             updates = engine.process(block)
@@ -105,22 +105,19 @@ def measure_stages(paths: list[str], settings: Settings) -> dict[str, Any]:
             clock["rules"] += t3 - t2
             counts["updates"] += len(updates)
             counts["rule_alerts"] += len(alerts)
-            t0 = time.perf_counter()
-            pending_rows.extend(latest_per_address(updates))  # the scoring stage's dedup, charged to it
-            clock["anomaly"] += time.perf_counter() - t0
-            score(force=False)
+            score(block.block.number, updates, alerts)
+            counts["blocks"] += 1
             t0 = time.perf_counter()
             writer.add("blocks", block_rows([block.block]))
             writer.add("transfers", list(block.transfers))
             if block.dead_letters:
                 writer.add("dead_letters", dead_letter_rows(block.dead_letters))
             writer.add("minute_stats", minutes.add(block.transfers))
-            writer.add("alerts", alerts)
             writer.add("checkpoints", [checkpoint_row(block.block, int(time.time() * 1000))])
             if writer.due():
                 writer.flush()
             clock["sinks"] += time.perf_counter() - t0
-        score(force=True)
+        score(-1, [], [], force=True)
         t0 = time.perf_counter()
         writer.add("minute_stats", minutes.flush())
         writer.flush()

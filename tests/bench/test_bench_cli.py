@@ -49,8 +49,9 @@ def test_tiny_bench_writes_every_figure(tmp_path: Path, capsys: pytest.CaptureFi
     assert all(s["us_per_tx"] > 0 for s in st["per_stage"].values())
     assert math.isclose(sum(s["share"] for s in st["per_stage"].values()), 1.0, abs_tol=0.01)
     assert st["counts"]["transactions"] == e2e["transactions"] and st["counts"]["updates"] > 0
-    # the stage run stores what the flow stores
-    assert st["committed"]["transfers"] == e2e["committed"]["transfers"]
+    # the stage run stores what the flow stores: same stages, same order, same alerts
+    for table in ("blocks", "transfers", "address_features", "alerts"):
+        assert st["committed"][table] == e2e["committed"][table], table
 
     rss = e2e["rss"]
     assert len(rss["quarters_mb"]) == 4 and all(q > 0 for q in rss["quarters_mb"])

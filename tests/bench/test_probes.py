@@ -60,4 +60,7 @@ def test_profile_summary_reads_collapsed_stacks(tmp_path: Path) -> None:
     out = summarize_collapsed(raw)
     assert out["samples"] == 40
     assert out["self_by_file"][0] == ["pipeline/operators/decode.py", 0.75]
-    assert ["main (run.py)", 1.0] in out["inclusive_by_function"]
+    assert out["self_by_function"][1] == ["loads (orjson/__init__.py)", 0.25]
+    # frames on every stack (the entry point) are left out of the inclusive view
+    assert [name for name, _ in out["inclusive_by_function"]] == [
+        "decode_block (pipeline/operators/decode.py)", "loads (orjson/__init__.py)"]
