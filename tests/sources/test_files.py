@@ -47,3 +47,19 @@ def test_missing_input_is_a_clear_error(tmp_path):
         resolve_inputs([str(tmp_path / "nope.jsonl")])
     with pytest.raises(InputError, match="no replay files"):
         resolve_inputs([str(tmp_path)])
+
+
+def test_gzip_lines_match_gzip_module_including_multi_member_and_truncation(tmp_path):
+    import gzip as gz
+
+    blocks = _blocks(3000)
+    payload = b"\n".join(orjson.dumps(b) for b in blocks) + b"\n"
+    f = tmp_path / "m.jsonl.gz"
+    f.write_bytes(gz.compress(payload[:70_000]) + gz.compress(payload[70_000:]))  # two members
+    heights = [block_height(i.payload) for i in iter_replay([f])]
+    assert heights == list(range(100, 3100))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(f.read_bytes()[:-200])
+    items = list(iter_replay([cut]))
+    assert items[-1].payload is None and "unreadable file tail" in items[-1].error
+    assert [block_height(i.payload) for i in items[:-1]] == list(range(100, 100 + len(items) - 1))
