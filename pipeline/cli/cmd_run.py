@@ -76,7 +76,13 @@ def _live(args: argparse.Namespace, settings, dsn) -> int:  # noqa: ANN001
 
     client, _ = open_storage(settings.clickhouse.dsn)
     live = live_sources(args, client, api_key=settings.node.api_key)
-    result = execute(live.node, settings, progress=not args.no_progress, pending=live.pending,
+    node, pending = live.node, live.pending
+    if pending is not None and args.to_block is not None:  # the feed ends when the node source does
+        from pipeline.sources.linked import EndsWith, SignalsEnd
+
+        node = SignalsEnd(node)
+        pending = EndsWith(pending, node.ended)
+    result = execute(node, settings, progress=not args.no_progress, pending=pending,
                      pending_timeout_s=live.pending_timeout_s, live=True)
     print(render(stored_counts(client), dsn, result.seconds, result.stats))
     return 0
