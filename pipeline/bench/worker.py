@@ -78,18 +78,18 @@ def _stages(args: argparse.Namespace) -> dict:
 
 
 def _cluster(args: argparse.Namespace) -> dict:
-    from pipeline.bench.flows import make_flow, run_cluster
+    """One member of a multi-process run: the same ``replay`` path as ``run --processes N``."""
+    from pipeline.runner import replay
 
     settings = load_settings(args.config, overrides={"clickhouse.dsn": args.dsn})
     probe = _Probe()
-    flow = make_flow([args.input], settings, args.speed, on_block=probe.on_block, on_commit=probe.on_commit)
     probe.rss.start()
-    started = time.time()
-    run_cluster(flow, args.process_id, args.addresses.split(";"))
+    result = replay([args.input], settings, speed=args.speed, progress=False, on_block=probe.on_block,
+                    on_commit=probe.on_commit, process_id=args.process_id, addresses=args.addresses.split(";"))
     ended = time.time()
     probe.rss.stop()
-    return {"mode": "cluster", "process_id": args.process_id, "start": started, "end": ended,
-            "seconds": round(ended - started, 3), **probe.figures()}
+    return {"mode": "cluster", "process_id": args.process_id, "start": ended - result.seconds, "end": ended,
+            "seconds": round(result.seconds, 3), **probe.figures()}
 
 
 MODES = {"replay": _replay, "stages": _stages, "cluster": _cluster}
