@@ -38,6 +38,7 @@ from pipeline.tickets.outbox import outbox_rows
 
 TableRows = tuple[str, list[tuple]]
 SCORE_KEY = "score"
+from pipeline.sinks.clickhouse import FLUSH  # noqa: E402 - not a table: rows the sink holds are due
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class AnalyticsSpec:
     min_score_rows: int = 2_000
     max_wait_s: float = 0.2  # longest complete rows wait for a bigger batch (live pace)
     anomaly_cooldown_ms: int = 3_600_000  # one anomaly alert per detector and address per hour
+    sink_delay_s: float = 0.5  # the sink's max_delay: after emitting alerts, nudge it once then
     write_features: bool = True
     routing: Any = None  # pipeline.tickets.Routing: alerts that open tickets go to the outbox
     recovery: bool = False  # snapshots cost a pickle of the state; skip them when nothing keeps them
@@ -132,6 +134,7 @@ class _ScoringLogic(op.StatefulBatchLogic):
         else:
             self.stage = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms)
         self._wake: datetime | None = None
+        self._nudge: datetime | None = None  # when to send the sink a flush marker
 
     def on_batch(self, values: list[tuple]) -> tuple[Iterable[TableRows], bool]:
         for item in values:
@@ -145,20 +148,32 @@ class _ScoringLogic(op.StatefulBatchLogic):
         return out, False
 
     def on_notify(self) -> tuple[Iterable[TableRows], bool]:
-        self._wake = None
-        return self._emit(self.stage.take(force=True)), False
+        now = datetime.now(timezone.utc)
+        out: list[TableRows] = []
+        if self._wake is not None and now >= self._wake:
+            self._wake = None
+            out = self._emit(self.stage.take(force=True))
+        if self._nudge is not None and now >= self._nudge:
+            # Alerts emitted a moment ago may sit in the sink's buffer until the next block (3 s at
+            # mainnet pace): a marker makes the sink look at its buffer again once it is due.
+            self._nudge = None
+            out.append((FLUSH, [()]))
+        return out, False
 
     def on_eof(self) -> tuple[Iterable[TableRows], bool]:
         self._wake = None
         return self._emit(self.stage.take(force=True), end_of_input=True), False
 
     def notify_at(self) -> datetime | None:
-        return self._wake
+        times = [t for t in (self._wake, self._nudge) if t is not None]
+        return min(times) if times else None
 
     def _emit(self, scored: Any, end_of_input: bool = False) -> list[TableRows]:
         out: list[TableRows] = []
         if scored is not None and scored.alerts:
             out.append(("alerts", scored.alerts))
+            if self._nudge is None:
+                self._nudge = datetime.now(timezone.utc) + timedelta(seconds=self.spec.sink_delay_s + 0.01)
             if self.spec.routing is not None:  # same sink flush as the alerts: nothing lost
                 out.append(("ticket_outbox", outbox_rows(scored.alerts, self.spec.routing)))
         if scored is not None and self.spec.write_features and scored.features:

@@ -46,6 +46,7 @@ def analytics_spec(settings: Settings) -> AnalyticsSpec | None:
         write_features=a.write_features,
         anomaly_cooldown_ms=a.anomaly_cooldown_s * 1000,
         recovery=bool(settings.pipeline.recovery_dir),
+        sink_delay_s=settings.clickhouse.max_delay_ms / 1000.0,
         routing=routing,
     )
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 TableRows = tuple[str, list[tuple]]
 PART = "clickhouse"
+FLUSH = "__flush__"  # see pipeline.analytics: wakes the sink when rows it holds are due
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
 
     def write_batch(self, values: list[TableRows]) -> None:
         for table, rows in values:
-            self._writer.add(table, rows)
+            if table != FLUSH:  # a flush marker carries no rows: it only makes us check below
+                self._writer.add(table, rows)
         if self._writer.due():
             self._writer.flush()
 

@@ -27,7 +27,7 @@ from pipeline.live.pending import LEAD_COLUMNS, Changes, PendingTracker, pending
 from pipeline.live.reorg import ORPHANED_COLUMNS, ReorgGuard, apply_reorg
 from pipeline.operators.decode import decode_transaction, raw_excerpt
 from pipeline.records import DeadLetter, DecodedBlock
-from pipeline.sinks.clickhouse import ClickHouseSink, _ClickHousePartition
+from pipeline.sinks.clickhouse import FLUSH, ClickHouseSink, _ClickHousePartition
 from pipeline.sinks.rows import dead_letter_rows
 from pipeline.sinks.writer import ClickHouseWriter
 from pipeline.sources.mempool import PendingTx
@@ -147,6 +147,8 @@ def write_live(writer: ClickHouseWriter, client: Any, values: Iterable[TableRows
                 apply_reorg(client, writer.database, reorg)
                 if guard is not None:
                     guard.remember(reorg)
+            continue
+        if table == FLUSH:  # a flush marker carries no rows (see pipeline.analytics)
             continue
         if table == "alerts" and guard is not None:
             rows = guard.fix(rows)
