@@ -22,7 +22,8 @@ def window_config(a: AnalyticsSettings) -> WindowConfig:
                         lateness_ms=a.lateness_s * 1000, n_shards=a.shards)
 
 
-def analytics_spec(settings: Settings) -> AnalyticsSpec | None:
+def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | None:
+    """``paced``: live or paced replay, where blocks arrive one by one and latency matters."""
     a = settings.analytics
     if not a.enabled:
         return None
@@ -42,13 +43,18 @@ def analytics_spec(settings: Settings) -> AnalyticsSpec | None:
         ruleset=ruleset,
         scorer=load_scorer(a),
         min_score_rows=a.min_score_rows,
-        max_wait_s=a.max_wait_ms / 1000.0,
+        max_wait_s=(a.live_max_wait_ms if paced else a.max_wait_ms) / 1000.0,
         write_features=a.write_features,
         anomaly_cooldown_ms=a.anomaly_cooldown_s * 1000,
         recovery=bool(settings.pipeline.recovery_dir),
-        sink_delay_s=settings.clickhouse.max_delay_ms / 1000.0,
+        sink_delay_s=sink_delay_s(settings, paced),
         routing=routing,
     )
+
+
+def sink_delay_s(settings: Settings, paced: bool) -> float:
+    c = settings.clickhouse
+    return (c.live_max_delay_ms if paced else c.max_delay_ms) / 1000.0
 
 
 def load_scorer(a: AnalyticsSettings):  # noqa: ANN201

@@ -25,7 +25,8 @@ ENV_PREFIX = "TRONRISK_"
 class ClickHouseSettings:
     dsn: str = DEFAULT_DSN
     flush_rows: int = 50_000  # rows buffered before an insert
-    max_delay_ms: int = 500  # longest a row waits in the buffer
+    max_delay_ms: int = 500  # longest a row waits in the buffer (fast replays: bigger batches)
+    live_max_delay_ms: int = 100  # the same at live or paced speed, where latency matters
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class AnalyticsSettings:
     short_window_s: int = 600
     lateness_s: int = 30
     min_score_rows: int = 2000  # anomaly micro-batch size when replaying fast
-    max_wait_ms: int = 200  # longest complete rows wait for a bigger batch at live pace
+    max_wait_ms: int = 200  # longest complete rows wait for a bigger anomaly batch (fast replays)
+    live_max_wait_ms: int = 20  # the same at live or paced speed: blocks come one at a time
     write_features: bool = True  # address_features snapshots (latest per address per block)
     anomaly_cooldown_s: int = 3600  # one anomaly alert per detector and address per window
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from pipeline.assemble import sink_delay_s
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from bytewax.inputs import Source
@@ -43,22 +44,29 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     """
     resolve_inputs(list(paths))  # fail fast, in this thread, on a missing file
     source = ReplaySource(tuple(paths), source_name, speed, settings.pipeline.batch_blocks)
-    return execute(source, settings, progress, analytics, on_block, on_commit, process_id, addresses)
+    return execute(source, settings, progress, analytics, on_block, on_commit, process_id, addresses,
+                   paced=speed > 0)
 
 
 def execute(source: Source, settings: Settings, progress: bool = True, analytics: Analytics | None = None,
             on_block: Callable[[DecodedBlock], None] | None = None,
             on_commit: Callable[[dict[str, list[tuple]]], None] | None = None,
             process_id: int | None = None, addresses: list[str] | None = None,
-            pending: Source | None = None, pending_timeout_s: float = 120.0, live: bool = False) -> ReplayResult:
-    """Run the full flow on any block ``source`` (replay files or a node) until it ends."""
+            pending: Source | None = None, pending_timeout_s: float = 120.0, live: bool = False,
+            paced: bool = False) -> ReplayResult:
+    """Run the full flow on any block ``source`` (replay files or a node) until it ends.
+
+    ``paced`` (or ``live``): blocks arrive at chain pace, so buffers flush sooner (latency over
+    batch size; see ``clickhouse.live_max_delay_ms`` and ``analytics.live_max_wait_ms``).
+    """
+    paced = paced or live
     audit = None
     spec_ = None
     if analytics is None and settings.analytics.enabled:
         from pipeline.analytics import build_analytics
         from pipeline.assemble import analytics_spec
 
-        spec_ = spec = analytics_spec(settings)
+        spec_ = spec = analytics_spec(settings, paced)
         analytics = build_analytics(spec) if spec is not None else None
         if spec is not None:  # the audit trail chains what the sink commits (pipeline/audit/hook.py)
             from pipeline.audit.hook import audit_hook
@@ -96,7 +104,7 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
         dsn=settings.clickhouse.dsn,
         tokens=settings.token_registry(),
         flush_rows=settings.clickhouse.flush_rows,
-        max_delay_s=settings.clickhouse.max_delay_ms / 1000.0,
+        max_delay_s=sink_delay_s(settings, paced),
         analytics=analytics,
         on_block=block_seen,
         on_commit=stats.on_commit if on_commit is None else _both(stats.on_commit, on_commit),
