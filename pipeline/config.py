@@ -3,12 +3,15 @@
 The TOML file (``--config FILE``, or ``tronrisk.toml`` in the working directory when present) has
 sections matching :class:`Settings`; environment variables are ``TRONRISK_<SECTION>_<KEY>``
 (e.g. ``TRONRISK_CLICKHOUSE_DSN``). An unknown key or a wrong type is one clear error naming the
-setting and where it came from. Nothing else in the package reads the environment.
+setting and where it came from. Other ``TRONRISK_*`` variables (secrets named in the ticket routing
+file, the dashboards' compose variables) are not settings and are left alone, unless their section
+looks like a misspelt settings section. Nothing else in the package reads the environment.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -185,9 +188,16 @@ def load_settings(config_file: str | None = None, env: Mapping[str, str] | None 
             continue
         rest = key[len(ENV_PREFIX):].lower()
         section, _, name = rest.partition("_")
-        if section not in _SECTIONS or not name:
-            raise ConfigError(f"{key} (environment): unknown setting; use {ENV_PREFIX}<SECTION>_<KEY> "
-                              f"with SECTION one of {', '.join(sorted(_SECTIONS))}")
+        if section not in _SECTIONS:
+            # Not a setting (routing-file secrets, the dashboards' compose variables, the log level)
+            # unless it looks like a misspelt section, which would otherwise be silently ignored.
+            close = difflib.get_close_matches(section, _SECTIONS, n=1, cutoff=0.8)
+            if close:
+                raise ConfigError(f"{key} (environment): unknown settings section {section!r}; "
+                                  f"did you mean {ENV_PREFIX}{close[0].upper()}_{name.upper()}?")
+            continue
+        if not name:
+            raise ConfigError(f"{key} (environment): use {ENV_PREFIX}{section.upper()}_<KEY>")
         env_doc.setdefault(section, {})[name] = value
     if env_doc:
         settings = _merge(settings, env_doc, "environment")

@@ -40,12 +40,17 @@ def test_file_errors_name_the_setting(tmp_path, text, message):
 
 @pytest.mark.parametrize("env,message", [
     ({"TRONRISK_PIPELINE_WORKERZ": "1"}, "pipeline.workerz .*environment.*unknown setting"),
-    ({"TRONRISK_WHATEVER": "1"}, "TRONRISK_WHATEVER .*environment.*unknown setting"),
+    ({"TRONRISK_CLICKHOUS_DSN": "chdb://x"}, "did you mean TRONRISK_CLICKHOUSE_DSN"),
     ({"TRONRISK_ANALYTICS_ENABLED": "maybe"}, "analytics.enabled .*expected bool"),
 ])
 def test_environment_errors_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
         load_settings(env=env)
+
+
+def test_other_tronrisk_variables_are_not_settings():
+    env = {"TRONRISK_WEBHOOK_SECRET": "whsec_x", "TRONRISK_CH_HOST": "ch", "TRONRISK_LOG_LEVEL": "INFO"}
+    assert load_settings(env=env).clickhouse.dsn == "chdb://./data/chdb"
 
 
 def test_missing_config_file_is_named(tmp_path):
