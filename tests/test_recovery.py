@@ -119,3 +119,31 @@ def test_two_processes_store_exactly_what_one_process_stores(tmp_path, chain, un
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Ingested 240 blocks" in out.stdout
     assert _digest(two) == uninterrupted
+
+
+def test_an_unwritable_store_is_waited_out_and_nothing_is_lost(tmp_path, chain, uninterrupted):
+    """The embedded data directory made unwritable mid-run (the immutable attribute binds root
+    too), then writable again: the run waits, says so, resumes, and stores exactly the clean run."""
+    chdb = tmp_path / "chdb"
+    cmd = [sys.executable, str(ROOT / "run_pipeline.py"), "--log-level", "INFO", "run", "--input",
+           str(chain / "blocks.jsonl.gz"), "--clickhouse", f"chdb://{chdb}", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=ENV, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    log_lines = []
+    locked = False
+    try:
+        for line in proc.stderr:
+            log_lines.append(line)
+            if not locked and "checkpoint block" in line:
+                subprocess.run(["chattr", "-R", "+i", str(chdb / "store")], check=True)
+                locked, locked_at = True, time.monotonic()
+            if locked and "waiting for ClickHouse" in line and time.monotonic() - locked_at > 3:
+                break
+    finally:
+        if locked:
+            subprocess.run(["chattr", "-R", "-i", str(chdb / "store")], check=True)
+    _, rest = proc.communicate(timeout=600)
+    log_lines.append(rest)
+    assert proc.returncode == 0, "".join(log_lines)[-2000:]
+    text = "".join(log_lines)
+    assert "waiting for ClickHouse" in text and "Operation not permitted" in text and "ClickHouse is back" in text
+    assert _digest(chdb) == uninterrupted

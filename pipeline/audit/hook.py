@@ -28,6 +28,7 @@ from pipeline.audit.chain import AuditRecord
 from pipeline.audit.evidence import write_evidence
 from pipeline.audit.facts import alert_records
 from pipeline.audit.store import AuditAppender
+from pipeline.storage.retry import with_retry
 
 log = logging.getLogger(__name__)
 
@@ -66,28 +67,34 @@ class AuditHook:
         if self._appender is None:
             from pipeline.storage.clickhouse import open_storage
 
-            self._client, d = open_storage(self.dsn)
-            self._database = d.database
-            self._appender = AuditAppender(self._client, d.database, self.head_every)
+            if self._client is None:
+                self._client, d = open_storage(self.dsn)
+                self._database = d.database
+            appender = AuditAppender(self._client, self._database, self.head_every)
             if self.startup:
-                self._appender.append(self.startup)
+                appender.append(self.startup)  # may fail and be retried: keep nothing until it is in
+            self._appender = appender
         return self._appender
 
     def __call__(self, committed: Mapping[str, list[tuple]]) -> None:
         alerts = committed.get("alerts")
         with self._lock:
-            appender = self._open()
+            appender = with_retry(self._open, "opening the audit log")
             if not alerts:
                 return
+            # Both writes are idempotent (evidence keyed by alert id, records deduplicated by id),
+            # so a storage outage is waited out like any other write.
             if self.evidence:
-                write_evidence(self._client, self._database, alerts, self.definitions, self.window_ms)
-            rows = appender.append(alert_records(alerts))
+                with_retry(lambda: write_evidence(self._client, self._database, alerts, self.definitions,
+                                                  self.window_ms), f"evidence of {len(alerts)} alerts")
+            rows = with_retry(lambda: appender.append(alert_records(alerts)),
+                              f"audit records of {len(alerts)} alerts")
         log.debug("audit: %d alerts committed, %d new audit records", len(alerts), len(rows))
 
     def record(self, records: Sequence[AuditRecord]) -> int:
         """Chain other facts from this process (ticket deliveries, rules reloaded); thread-safe."""
         with self._lock:
-            return len(self._open().append(records))
+            return len(with_retry(lambda: self._open().append(records), f"{len(records)} audit records"))
 
     def close(self) -> None:
         """Record the final head (call at the end of a run)."""

@@ -22,6 +22,7 @@ from typing import Any
 
 from pipeline.errors import StorageError
 from pipeline.sinks.rows import COLUMNS
+from pipeline.storage.retry import with_retry
 
 log = logging.getLogger(__name__)
 
@@ -96,29 +97,7 @@ class ClickHouseWriter:
 
     def _insert(self, table: str, rows: list[tuple]) -> None:
         token = uuid.uuid4().hex  # one token per batch, reused by every retry of it
-        delay, waited = 0.5, 0.0
-        while True:
-            try:
-                self.client.insert(f"{self.database}.{table}", rows, column_names=self.columns[table],
-                                   settings={"insert_deduplication_token": token, "async_insert": 0})
-                if waited:
-                    log.warning("ClickHouse is back: wrote %d rows to %s after %.0f s", len(rows), table, waited)
-                return
-            except Exception as err:  # noqa: BLE001 - classified below
-                message = str(err).splitlines()[0] if str(err) else type(err).__name__
-                if not _retryable(message) or waited >= self.retry_budget_s:
-                    raise StorageError(f"insert into {self.database}.{table} failed: {message}") from None
-                log.warning("waiting for ClickHouse (%s): %d rows for %s held, retry in %.1f s",
-                            message[:200], len(rows), table, delay)
-                time.sleep(delay)
-                waited += delay
-                delay = min(delay * 2, 30.0)
-
-
-_FATAL = ("Code: 60", "Code: 16", "Code: 47", "Code: 53", "Code: 62", "Code: 81", "UNKNOWN_TABLE",
-          "NO_SUCH_COLUMN", "TYPE_MISMATCH", "SYNTAX_ERROR", "Code: 6.", "Code: 27")
-
-
-def _retryable(message: str) -> bool:
-    """Schema and type errors will fail the same way forever; connection and load errors pass."""
-    return not any(code in message for code in _FATAL)
+        with_retry(lambda: self.client.insert(
+            f"{self.database}.{table}", rows, column_names=self.columns[table],
+            settings={"insert_deduplication_token": token, "async_insert": 0}),
+            f"insert of {len(rows)} rows into {self.database}.{table}", self.retry_budget_s)

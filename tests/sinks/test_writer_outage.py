@@ -38,12 +38,12 @@ def test_an_outage_is_waited_out_and_the_batch_lands_exactly_once(chdb_dsn, capl
     outage = Outage(client, 3, ConnectionRefusedError("[Errno 111] Connection refused"))
     writer = ClickHouseWriter(outage, dsn.database, retry_budget_s=30)
     writer.add("checkpoints", _rows(500))
-    with caplog.at_level(logging.WARNING, logger="pipeline.sinks.writer"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.storage.retry"):
         assert writer.flush() == {"checkpoints": 500}
     assert outage.attempts == 4 and len(set(outage.tokens)) == 1  # one token, reused by every retry
     assert writer.pending == 0
     waits = [r.getMessage() for r in caplog.records if "waiting for ClickHouse" in r.getMessage()]
-    assert len(waits) == 3 and "500 rows for checkpoints held" in waits[0] and "Connection refused" in waits[0]
+    assert len(waits) == 3 and "insert of 500 rows into" in waits[0] and "checkpoints held" in waits[0] and "Connection refused" in waits[0]
     assert any("ClickHouse is back" in r.getMessage() for r in caplog.records)
     assert client.query("SELECT count() FROM checkpoints").result_rows == [(500,)]
 
@@ -53,7 +53,7 @@ def test_a_failed_flush_keeps_its_rows_for_the_next_one_and_memory_is_one_batch(
     outage = Outage(client, 2, ConnectionResetError("Connection reset by peer"))
     writer = ClickHouseWriter(outage, dsn.database, retry_budget_s=0.4)  # gives up after one retry
     writer.add("checkpoints", _rows(100))
-    with pytest.raises(StorageError, match=r"insert into .*checkpoints failed: Connection reset by peer"):
+    with pytest.raises(StorageError, match=r"insert of 100 rows into .*checkpoints failed: Connection reset by peer"):
         writer.flush()
     assert writer.pending == 100  # nothing dropped
     writer.add("checkpoints", _rows(50, start=100))
