@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as err:  # noqa: BLE001 - one clear line for every deliberate error
+    except Exception as err:
         cause = err if isinstance(err, PipelineError) else find_pipeline_error(err)
         if cause is None:
             raise

@@ -21,7 +21,7 @@ from __future__ import annotations
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import bytewax.operators as op
@@ -33,12 +33,12 @@ from pipeline.operators.routing import route
 from pipeline.operators.scoring import RowScorer, ScoringStage
 from pipeline.operators.windows import WindowConfig
 from pipeline.records import AddressUpdate, Alert, DecodedBlock
+from pipeline.sinks.clickhouse import FLUSH  # not a table: tells the sink that rows it holds are due
 from pipeline.sinks.rows import feature_rows
 from pipeline.tickets.outbox import outbox_rows
 
 TableRows = tuple[str, list[tuple]]
 SCORE_KEY = "score"
-from pipeline.sinks.clickhouse import FLUSH  # noqa: E402 - not a table: rows the sink holds are due
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,11 @@ class _ScoringLogic(op.StatefulBatchLogic):
                 self.stage.add(item[1], item[2], item[3])
         out = self._emit(self.stage.take())
         if self._wake is None and self.stage.has_complete:
-            self._wake = datetime.now(timezone.utc) + timedelta(seconds=self.spec.max_wait_s)
+            self._wake = datetime.now(UTC) + timedelta(seconds=self.spec.max_wait_s)
         return out, False
 
     def on_notify(self) -> tuple[Iterable[TableRows], bool]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         out: list[TableRows] = []
         if self._wake is not None and now >= self._wake:
             self._wake = None
@@ -173,7 +173,7 @@ class _ScoringLogic(op.StatefulBatchLogic):
         if scored is not None and scored.alerts:
             out.append(("alerts", scored.alerts))
             if self._nudge is None:
-                self._nudge = datetime.now(timezone.utc) + timedelta(seconds=self.spec.sink_delay_s + 0.01)
+                self._nudge = datetime.now(UTC) + timedelta(seconds=self.spec.sink_delay_s + 0.01)
             if self.spec.routing is not None:  # same sink flush as the alerts: nothing lost
                 out.append(("ticket_outbox", outbox_rows(scored.alerts, self.spec.routing)))
         if scored is not None and self.spec.write_features and scored.features:
@@ -189,7 +189,7 @@ class _ScoringLogic(op.StatefulBatchLogic):
         return _freeze(self.spec, self.stage)
 
 
-def build_analytics(spec: AnalyticsSpec):  # noqa: ANN201 - returns the flow's Analytics callable
+def build_analytics(spec: AnalyticsSpec):
     """The ``analytics`` hook of :class:`pipeline.flow.FlowSpec` for this configuration."""
 
     def analytics(blocks: Stream[DecodedBlock]) -> Stream[TableRows]:

@@ -57,7 +57,7 @@ def sink_delay_s(settings: Settings, paced: bool) -> float:
     return (c.live_max_delay_ms if paced else c.max_delay_ms) / 1000.0
 
 
-def load_scorer(a: AnalyticsSettings):  # noqa: ANN201
+def load_scorer(a: AnalyticsSettings):
     """The anomaly scorer for ``a.model``, or None when scoring is off.
 
     The shipped default model path may be absent in a checkout that has not trained one yet:

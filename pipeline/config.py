@@ -14,9 +14,10 @@ import dataclasses
 import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pipeline.errors import ConfigError
 from pipeline.storage.clickhouse import DEFAULT_DSN, parse_dsn
@@ -89,7 +90,7 @@ class Settings:
     tokens: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # extra token registry entries
     source: str = "defaults"  # where the settings came from, for messages
 
-    def validate(self) -> "Settings":
+    def validate(self) -> Settings:
         parse_dsn(self.clickhouse.dsn)
         _positive("clickhouse.flush_rows", self.clickhouse.flush_rows)
         _positive("clickhouse.max_delay_ms", self.clickhouse.max_delay_ms)
@@ -108,7 +109,7 @@ class Settings:
         TokenRegistry.build(self.tokens, self.prices.trx_usd)
         return self
 
-    def token_registry(self):  # noqa: ANN201 - avoids importing the registry at module load
+    def token_registry(self):
         from pipeline.tron.tokens import TokenRegistry
 
         return TokenRegistry.build(self.tokens, self.prices.trx_usd)

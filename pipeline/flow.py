@@ -116,7 +116,7 @@ def build_flow(spec: FlowSpec, name: str = "tron_risk") -> Dataflow:
     keyed = op.key_on("to_sink", op.filter("nonempty", rows, lambda tr: bool(tr[1])), lambda _tr: PART)
     sink_class = ClickHouseSink
     if spec.live:
-        from pipeline.sources.live_flow import LiveClickHouseSink as sink_class  # noqa: N813
+        from pipeline.sources.live_flow import LiveClickHouseSink as sink_class
     op.output("clickhouse", keyed, sink_class(spec.dsn, spec.flush_rows, spec.max_delay_s,
                                               on_commit=spec.on_commit))
     return flow

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bytewax.inputs import Source
+
 from pipeline.assemble import sink_delay_s
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
-from bytewax.inputs import Source
-
 from pipeline.flow import Analytics, FlowSpec, build_flow, run
 from pipeline.records import DecodedBlock
 from pipeline.sources.files import resolve_inputs
@@ -121,7 +121,7 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
             epoch_interval_s=settings.pipeline.epoch_interval_s,
             recovery=recovery_config(settings.pipeline.recovery_dir),
             process_id=process_id, addresses=addresses)
-    except Exception as err:  # noqa: BLE001 - unwrap Bytewax's wrapper to our own error
+    except Exception as err:
         cause = find_pipeline_error(err)
         if cause is not None:
             raise cause from None
@@ -137,7 +137,7 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
     return ReplayResult(stats, time.monotonic() - started)
 
 
-def recovery_config(directory: str):  # noqa: ANN201 - bytewax.recovery.RecoveryConfig | None
+def recovery_config(directory: str):
     """Bytewax recovery in ``directory``, created (one partition) on first use; None when unset.
 
     With recovery on, every epoch (``pipeline.epoch_interval_s``) snapshots the source position and
@@ -176,7 +176,7 @@ def find_pipeline_error(err: BaseException | None) -> PipelineError | None:
     return None
 
 
-def _progress_bar():  # noqa: ANN202
+def _progress_bar():
     from tqdm import tqdm
 
     return tqdm(unit=" blocks", desc="replay", dynamic_ncols=True, mininterval=0.5)

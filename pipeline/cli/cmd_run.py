@@ -9,8 +9,8 @@ from pipeline.cli.common import add_common, settings_from
 from pipeline.cluster import run_local_cluster
 from pipeline.errors import ConfigError
 from pipeline.runner import execute, replay
-from pipeline.sources.live_options import add_live_arguments, live_sources
 from pipeline.sources.files import resolve_inputs
+from pipeline.sources.live_options import add_live_arguments, live_sources
 from pipeline.storage.clickhouse import connect, parse_dsn
 from pipeline.summary import RunStats, render, stored_counts
 
@@ -68,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _live(args: argparse.Namespace, settings, dsn) -> int:  # noqa: ANN001
+def _live(args: argparse.Namespace, settings, dsn) -> int:
     """Follow a node (and its pending pool) until ``--to-block`` or Ctrl-C."""
     if args.processes > 1 or args.process_id is not None:
         raise ConfigError("--node runs in one process (--workers for threads); --processes is for replays")

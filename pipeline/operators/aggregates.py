@@ -17,7 +17,7 @@ MINUTE_MS = 60_000
 
 
 class _Bucket:
-    __slots__ = ("symbol", "count", "failed", "volume", "volume_usd", "senders", "receivers")
+    __slots__ = ("count", "failed", "receivers", "senders", "symbol", "volume", "volume_usd")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -56,8 +56,7 @@ class MinuteAggregator:
                 b.receivers.add(t.to_address)
             else:
                 b.failed += 1
-            if t.ts > latest:
-                latest = t.ts
+            latest = max(latest, t.ts)
         self._watermark = latest
         return self._close(latest - self.lateness_ms)
 

@@ -34,7 +34,7 @@ Params = Mapping[str, Any]
 class _Tx:
     """Per-transaction context shared by the contract handlers (built once per transaction)."""
 
-    __slots__ = ("tx_id", "block_number", "ts", "result", "success", "source", "tokens", "field")
+    __slots__ = ("block_number", "field", "result", "source", "success", "tokens", "ts", "tx_id")
 
     def __init__(self, tx_id: str, block_number: int, ts: int, result: str, success: bool,
                  source: str, tokens: TokenRegistry, field: str) -> None:

@@ -48,7 +48,7 @@ class Scored(NamedTuple):
 
 
 class _Pending:
-    __slots__ = ("expected", "seq", "updates", "alerts")
+    __slots__ = ("alerts", "expected", "seq", "updates")
 
     def __init__(self) -> None:
         self.expected = -1  # unknown until the graph stage's announcement arrives

@@ -44,7 +44,7 @@ class ClickHouseSink(FixedPartitionedSink[TableRows, None]):
     def part_fn(self, item_key: str) -> int:
         return 0
 
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> "_ClickHousePartition":
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _ClickHousePartition:
         client, dsn = open_storage(self.dsn)
         writer = ClickHouseWriter(client, dsn.database, self.flush_rows, self.max_delay_s,
                                   on_commit=self.on_commit)
@@ -65,7 +65,6 @@ class _ClickHousePartition(StatefulSinkPartition[TableRows, None]):
 
     def snapshot(self) -> None:
         self._writer.flush()  # everything before this snapshot is stored before it is recorded
-        return None
 
     def close(self) -> None:
         started = time.monotonic()

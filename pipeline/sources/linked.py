@@ -24,7 +24,7 @@ class SignalsEnd(FixedPartitionedSource):
     def list_parts(self) -> list[str]:
         return self.inner.list_parts()
 
-    def build_part(self, step_id: str, for_part: str, resume_state: Any) -> "_Part":
+    def build_part(self, step_id: str, for_part: str, resume_state: Any) -> _Part:
         return _Part(self.inner.build_part(step_id, for_part, resume_state), self.ended, signal=True)
 
 
@@ -36,7 +36,7 @@ class EndsWith(FixedPartitionedSource):
     def list_parts(self) -> list[str]:
         return self.inner.list_parts()
 
-    def build_part(self, step_id: str, for_part: str, resume_state: Any) -> "_Part":
+    def build_part(self, step_id: str, for_part: str, resume_state: Any) -> _Part:
         return _Part(self.inner.build_part(step_id, for_part, resume_state), self.ended, signal=False)
 
 

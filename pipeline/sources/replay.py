@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -48,7 +48,7 @@ class ReplaySource(FixedPartitionedSource[RawBlock | DeadLetter, ReplayState]):
         return [self.source_name]
 
     def build_part(self, step_id: str, for_part: str,
-                   resume_state: ReplayState | None) -> "_ReplayPartition":
+                   resume_state: ReplayState | None) -> _ReplayPartition:
         files = resolve_inputs(list(self.paths))
         return _ReplayPartition(files, self.source_name, resume_state or ReplayState(0, 0, -1),
                                 self.speed, max(1, self.batch_blocks))
@@ -112,7 +112,7 @@ class _ReplayPartition(StatefulSourcePartition[RawBlock | DeadLetter, ReplayStat
         if self._held is None or self._next_due is None:
             return None
         delay = max(0.0, self._next_due - time.monotonic())
-        return datetime.now(timezone.utc) + timedelta(seconds=delay)
+        return datetime.now(UTC) + timedelta(seconds=delay)
 
     def snapshot(self) -> ReplayState:
         return self._state

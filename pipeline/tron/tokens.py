@@ -68,7 +68,7 @@ class TokenRegistry:
 
     @classmethod
     def build(cls, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-              trx_usd: float | None = None) -> "TokenRegistry":
+              trx_usd: float | None = None) -> TokenRegistry:
         """Defaults plus user entries keyed by contract address or TRC10 id.
 
         Each override needs ``symbol`` and ``decimals`` and may set ``usd_price``. Errors name the
