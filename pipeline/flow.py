@@ -49,6 +49,8 @@ class FlowSpec:
     live: bool = False  # node source: the sink also applies reorgs and writes the live tables
     on_block: Callable[[DecodedBlock], None] | None = field(default=None, compare=False)
     on_commit: Callable[[dict[str, list[tuple]]], None] | None = field(default=None, compare=False)
+    on_sync: Callable[[], None] | None = field(default=None, compare=False)
+    durable: bool = False  # recovery on: the sink commits every batch before returning it
 
 
 def _decode(tokens: TokenRegistry, item: Any) -> Any:
@@ -118,7 +120,8 @@ def build_flow(spec: FlowSpec, name: str = "tron_risk") -> Dataflow:
     if spec.live:
         from pipeline.sources.live_flow import LiveClickHouseSink as sink_class
     op.output("clickhouse", keyed, sink_class(spec.dsn, spec.flush_rows, spec.max_delay_s,
-                                              on_commit=spec.on_commit))
+                                              on_commit=spec.on_commit, on_sync=spec.on_sync,
+                                              durable=spec.durable))
     return flow
 
 

@@ -108,6 +108,8 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
         analytics=analytics,
         on_block=block_seen,
         on_commit=stats.on_commit if on_commit is None else _both(stats.on_commit, on_commit),
+        on_sync=audit.sync if audit is not None else None,
+        durable=bool(settings.pipeline.recovery_dir),
     )
     delivery = None
     # Delivery runs where ClickHouse is owned; cluster members leave it to `tickets deliver`.

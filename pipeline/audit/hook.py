@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,21 +43,26 @@ class AuditHook:
 
     def __init__(self, dsn: str, startup: Sequence[AuditRecord] = (),
                  definitions: Mapping[str, Mapping[str, Any]] | None = None,
-                 evidence: bool = True, window_ms: int = 3_600_000, head_every: int = 1_000) -> None:
+                 evidence: bool = True, window_ms: int = 3_600_000, head_every: int = 1_000,
+                 batch_alerts: int = 2_000, max_wait_s: float = 5.0) -> None:
         self.dsn = dsn
         self.startup = list(startup)
         self.definitions = dict(definitions or {})
         self.evidence = evidence
         self.window_ms = window_ms
         self.head_every = head_every
+        self.batch_alerts = batch_alerts  # chain when this many alerts are waiting ...
+        self.max_wait_s = max_wait_s  # ... or the oldest has waited this long
         self._client: Any = None
         self._database = ""
         self._appender: AuditAppender | None = None
         self._lock = threading.Lock()
+        self._pending: list[tuple] = []  # committed alerts not chained yet (bounded: see __call__)
+        self._last = time.monotonic()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_client=None, _appender=None, _lock=None)  # connections are per process
+        state.update(_client=None, _appender=None, _lock=None, _pending=[])  # per process
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -77,18 +83,35 @@ class AuditHook:
         return self._appender
 
     def __call__(self, committed: Mapping[str, list[tuple]]) -> None:
+        """Take committed alerts; chain them in batches (every query costs a round trip)."""
         alerts = committed.get("alerts")
         with self._lock:
-            appender = with_retry(self._open, "opening the audit log")
-            if not alerts:
-                return
-            # Both writes are idempotent (evidence keyed by alert id, records deduplicated by id),
-            # so a storage outage is waited out like any other write.
-            if self.evidence:
-                with_retry(lambda: write_evidence(self._client, self._database, alerts, self.definitions,
-                                                  self.window_ms), f"evidence of {len(alerts)} alerts")
-            rows = with_retry(lambda: appender.append(alert_records(alerts)),
-                              f"audit records of {len(alerts)} alerts")
+            if alerts:
+                self._pending.extend(alerts)
+            if len(self._pending) >= self.batch_alerts or (
+                    self._pending and time.monotonic() - self._last >= self.max_wait_s):
+                self._process()
+
+    def sync(self) -> None:
+        """Chain everything taken so far. With recovery on the sink calls this after every batch it
+        commits (see ``pipeline.sinks.clickhouse``), so an alert is chained before Bytewax records
+        its epoch as done; otherwise at the end of the run."""
+        with self._lock:
+            self._process()
+
+    def _process(self) -> None:
+        appender = with_retry(self._open, "opening the audit log")
+        self._last = time.monotonic()
+        alerts, self._pending = self._pending, []
+        if not alerts:
+            return
+        # Both writes are idempotent (evidence keyed by alert id, records deduplicated by id),
+        # so a storage outage is waited out like any other write.
+        if self.evidence:
+            with_retry(lambda: write_evidence(self._client, self._database, alerts, self.definitions,
+                                              self.window_ms), f"evidence of {len(alerts)} alerts")
+        rows = with_retry(lambda: appender.append(alert_records(alerts)),
+                          f"audit records of {len(alerts)} alerts")
         log.debug("audit: %d alerts committed, %d new audit records", len(alerts), len(rows))
 
     def record(self, records: Sequence[AuditRecord]) -> int:
@@ -97,8 +120,10 @@ class AuditHook:
             return len(with_retry(lambda: self._open().append(records), f"{len(records)} audit records"))
 
     def close(self) -> None:
-        """Record the final head (call at the end of a run)."""
+        """Chain what is left and record the final head (call at the end of a run)."""
         with self._lock:
+            if self._pending:
+                self._process()
             if self._appender is not None:
                 self._appender.close()
                 self._client.close()

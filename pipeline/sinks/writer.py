@@ -38,6 +38,7 @@ class ClickHouseWriter:
     def __init__(self, client: Any, database: str, flush_rows: int = 50_000, max_delay_s: float = 0.5,
                  retry_budget_s: float = 300.0,
                  on_commit: Callable[[dict[str, list[tuple]]], None] | None = None,
+                 on_sync: Callable[[], None] | None = None,
                  columns: dict[str, tuple[str, ...]] | None = None) -> None:
         self.client = client
         self.database = database
@@ -45,6 +46,7 @@ class ClickHouseWriter:
         self.max_delay_s = max_delay_s
         self.retry_budget_s = retry_budget_s
         self.on_commit = on_commit
+        self.on_sync = on_sync  # runs after a sync flush: observers that batch must catch up
         self.columns = dict(COLUMNS, **(columns or {}))
         self._buffers: dict[str, list[tuple]] = {}
         self._pending = 0
@@ -67,8 +69,12 @@ class ClickHouseWriter:
         return self._pending >= self.flush_rows or (
             self._pending > 0 and time.monotonic() - self._last_flush >= self.max_delay_s)
 
-    def flush(self) -> dict[str, int]:
-        """Insert everything buffered; returns rows written per table."""
+    def flush(self, sync: bool = False) -> dict[str, int]:
+        """Insert everything buffered; returns rows written per table.
+
+        ``sync`` (before a snapshot, at the end): also let batching observers (the audit hook)
+        finish their work, so nothing committed before a snapshot is left unrecorded.
+        """
         written: dict[str, int] = {}
         committed_rows: dict[str, list[tuple]] = {}
         try:
@@ -93,6 +99,8 @@ class ClickHouseWriter:
                          max(row[1] for row in checkpoints))
             if self.on_commit:
                 self.on_commit(committed_rows)  # observers (stats, latency) see exactly what is stored
+        if sync and self.on_sync is not None:
+            self.on_sync()
         return written
 
     def _insert(self, table: str, rows: list[tuple]) -> None:

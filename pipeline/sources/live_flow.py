@@ -133,7 +133,7 @@ def _copy_tracker(tracker: PendingTracker) -> PendingTracker:
 
 
 def write_live(writer: ClickHouseWriter, client: Any, values: Iterable[TableRows],
-               guard: ReorgGuard | None = None) -> None:
+               guard: ReorgGuard | None = None, flush: bool = True) -> None:
     """What the ClickHouse sink partition's ``write_batch`` does with live items.
 
     Rows are buffered as before; a :data:`REORG_TABLE` item first flushes everything buffered
@@ -153,7 +153,7 @@ def write_live(writer: ClickHouseWriter, client: Any, values: Iterable[TableRows
         if table == "alerts" and guard is not None:
             rows = guard.fix(rows)
         writer.add(table, rows)
-    if writer.due():
+    if flush and writer.due():
         writer.flush()
 
 
@@ -164,17 +164,18 @@ class LiveClickHouseSink(ClickHouseSink):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _LivePartition:
         client, dsn = open_storage(self.dsn)
         writer = ClickHouseWriter(client, dsn.database, self.flush_rows, self.max_delay_s,
-                                  on_commit=self.on_commit, columns=LIVE_COLUMNS)
-        return _LivePartition(client, writer)
+                                  on_commit=self.on_commit, on_sync=self.on_sync, columns=LIVE_COLUMNS)
+        return _LivePartition(client, writer, self.durable)
 
 
 class _LivePartition(_ClickHousePartition):
-    def __init__(self, client: Any, writer: ClickHouseWriter) -> None:
-        super().__init__(client, writer)
+    def __init__(self, client: Any, writer: ClickHouseWriter, durable: bool = False) -> None:
+        super().__init__(client, writer, durable)
         self._guard = ReorgGuard()
 
     def write_batch(self, values: list[TableRows]) -> None:
-        write_live(self._writer, self._client, values, self._guard)
+        write_live(self._writer, self._client, values, self._guard, flush=False)
+        self.after_batch()
 
 
 def build_pending(blocks: Stream[DecodedBlock], pending: Stream[Any], spec: PendingSpec) -> Stream[TableRows]:
