@@ -1,6 +1,6 @@
 """``demo``: the main job, what ``python run_pipeline.py`` runs with no arguments.
 
-Simulates about an hour of labelled TRON traffic (deterministic by seed; reused when already
+Simulates 45 minutes of labelled TRON traffic (deterministic by seed; reused when already
 generated), runs the full pipeline on it into the embedded ClickHouse, and ends with the run
 summary and the evaluation of the alerts against the simulator's ground truth.
 """
@@ -29,10 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo", help="the main job: simulate a labelled chain, run the full pipeline, evaluate",
         description="The main job (also what runs with no command): simulates a labelled TRON chain "
-                    "(about one hour of mainnet-like traffic with injected laundering and fraud "
+                    "(45 minutes of mainnet-like traffic by default, with injected laundering and fraud "
                     "typologies), runs decode, graph features, rules and anomaly scoring into the "
                     "embedded ClickHouse, and prints a summary and the evaluation against the labels.")
-    p.add_argument("--blocks", type=int, default=1200, help="blocks to simulate (3 s each; default 1200 = 1 h)")
+    p.add_argument("--blocks", type=int, default=900, help="blocks to simulate (3 s each; default 900 = 45 min)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed (default 7)")
     p.add_argument("--sim-dir", default="data/sim", help="where the simulated chain goes (default data/sim)")
     p.add_argument("--keep", action="store_true",
