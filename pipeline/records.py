@@ -110,6 +110,14 @@ class DecodedBlock(NamedTuple):
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
+def alert_id(rule_id: str, subject: str, trigger: str) -> str:
+    """The DESIGN contract's deterministic alert id: blake2b-128 hex of rule id, subject address
+    and trigger (tx id or window id), so replays give the same id and storage deduplicates."""
+    import hashlib
+
+    return hashlib.blake2b(f"{rule_id}\x1f{subject}\x1f{trigger}".encode(), digest_size=16).hexdigest()
+
+
 class Alert(NamedTuple):
     """The ``alerts`` contract of DESIGN.md; ``details`` is JSON evidence."""
 

@@ -22,7 +22,6 @@ threshold under 99). An anomaly alone is never ``critical``: it says "unusual", 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -42,9 +41,7 @@ SEVERITY_BANDS: tuple[tuple[float, str], ...] = ((99.99, "high"), (99.9, "medium
                                                  (float("-inf"), "info"))
 
 
-def alert_id(rule_id: str, address: str, trigger: str) -> str:
-    """Deterministic alert id: blake2b-128 hex of rule id, subject address and trigger (tx id)."""
-    return hashlib.blake2b(f"{rule_id}\x1f{address}\x1f{trigger}".encode(), digest_size=16).hexdigest()
+from pipeline.records import alert_id  # noqa: E402,F401 - the contract lives with the Alert record
 
 
 def severity_for(score: float, bands: Sequence[tuple[float, str]] = SEVERITY_BANDS) -> str:

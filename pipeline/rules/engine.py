@@ -9,7 +9,6 @@ cooldown window, never by stream length.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -30,9 +29,7 @@ log = logging.getLogger(__name__)
 _SWEEP_MIN_ENTRIES = 4096
 
 
-def alert_id(rule_id: str, subject: str, trigger: str) -> str:
-    """Deterministic id: the same rule, subject and triggering tx (or window) give the same id."""
-    return hashlib.blake2b(f"{rule_id}\x1f{subject}\x1f{trigger}".encode(), digest_size=16).hexdigest()
+from pipeline.records import alert_id  # noqa: E402,F401 - the contract lives with the Alert record
 
 
 def _jsonable(value: Any) -> Any:
