@@ -63,3 +63,27 @@ def test_gzip_lines_match_gzip_module_including_multi_member_and_truncation(tmp_
     items = list(iter_replay([cut]))
     assert items[-1].payload is None and "unreadable file tail" in items[-1].error
     assert [block_height(i.payload) for i in items[:-1]] == list(range(100, 100 + len(items) - 1))
+
+
+def test_a_truncated_gzip_yields_every_complete_line_before_the_cut(tmp_path):
+    import gzip as gz
+    import zlib
+
+    payload = b"\n".join(orjson.dumps(b) for b in _blocks(5000)) + b"\n"
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gz.compress(payload)[:-5000])
+    readable = zlib.decompressobj(wbits=31).decompress(cut.read_bytes())  # what survives the cut
+    items = list(iter_replay([cut]))
+    assert items[-1].payload is None and "unreadable file tail" in items[-1].error
+    assert len(items) - 1 == readable.count(b"\n") > 4000  # no complete line is lost with the tail
+
+
+def test_stopping_early_ends_the_reader_thread(tmp_path):
+    import threading
+
+    f = tmp_path / "a.jsonl"
+    f.write_bytes(b"\n".join(orjson.dumps(b) for b in _blocks(20000)))
+    items = iter_replay([f])
+    assert block_height(next(items).payload) == 100
+    items.close()
+    assert not [t for t in threading.enumerate() if t.name == "read:a.jsonl"]
