@@ -11,7 +11,7 @@ kept. Failed transactions (``contractRet`` other than ``SUCCESS``) are kept and 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -28,16 +28,21 @@ INT64_MAX = 2**63 - 1
 UNLIMITED_APPROVAL = 2**255  # allowances at or above this are "unlimited" (max uint256 in practice)
 _RAW_LIMIT = 65536  # dead letters keep at most this many characters of the raw input
 
-Params = Mapping[str, Any]
+Params = dict[str, Any]
 
 
 class _Tx:
-    """Per-transaction context shared by the contract handlers (built once per transaction)."""
+    """Per-transaction context shared by the contract handlers (built once per transaction).
 
-    __slots__ = ("block_number", "field", "result", "source", "success", "tokens", "ts", "tx_id")
+    Handlers raise :class:`DecodeError` with a field path *relative to the contract's value*;
+    :func:`decode_transaction` prefixes the full path. Building paths only on failure keeps string
+    formatting out of the hot path (TRON carries ~120 tx/s; a replay, hundreds of thousands).
+    """
+
+    __slots__ = ("block_number", "result", "source", "success", "tokens", "ts", "tx_id")
 
     def __init__(self, tx_id: str, block_number: int, ts: int, result: str, success: bool,
-                 source: str, tokens: TokenRegistry, field: str) -> None:
+                 source: str, tokens: TokenRegistry) -> None:
         self.tx_id = tx_id
         self.block_number = block_number
         self.ts = ts
@@ -45,43 +50,46 @@ class _Tx:
         self.success = success
         self.source = source
         self.tokens = tokens
-        self.field = field
 
 
-def _addr(value: Params, key: str, ctx: _Tx, required: bool = True) -> str:
+def _addr(value: Params, key: str, required: bool = True) -> str:
     raw = value.get(key)
+    if type(raw) is str and raw:
+        try:
+            return to_base58(raw)
+        except DecodeError as err:
+            raise DecodeError(str(err), key) from None
     if raw is None or raw == "":
         if required:
-            raise DecodeError("missing address", f"{ctx.field}.{key}")
+            raise DecodeError("missing address", key)
         return ""
-    if not isinstance(raw, str):
-        raise DecodeError(f"address must be a string, got {type(raw).__name__}", f"{ctx.field}.{key}")
-    try:
-        return to_base58(raw)
-    except DecodeError as err:
-        raise DecodeError(str(err), f"{ctx.field}.{key}") from None
+    raise DecodeError(f"address must be a string, got {type(raw).__name__}", key)
 
 
-def _int(value: Params, key: str, ctx: _Tx) -> int:
+def _int(value: Params, key: str) -> int:
     raw = value.get(key, 0)  # protobuf JSON omits zero values
+    if type(raw) is int and 0 <= raw <= INT64_MAX:  # no honest protobuf value exceeds int64
+        return raw
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise DecodeError(f"must be an integer, got {raw!r:.40}", f"{ctx.field}.{key}")
+        raise DecodeError(f"must be an integer, got {raw!r:.40}", key)
     if raw < 0:
-        raise DecodeError(f"must not be negative, got {raw}", f"{ctx.field}.{key}")
-    if raw > INT64_MAX:  # the node's JSON is protobuf: no honest value exceeds int64
-        raise DecodeError(f"exceeds int64, got {raw}", f"{ctx.field}.{key}")
-    return raw
+        raise DecodeError(f"must not be negative, got {raw}", key)
+    raise DecodeError(f"exceeds int64, got {raw}", key)
+
+
+_new_transfer = tuple.__new__  # Transfer(...) without NamedTuple's Python-level __new__
+_SCALE = tuple(10**d for d in range(78))  # token decimals are validated to 0..77
 
 
 def _record(ctx: _Tx, index: int, kind: str, contract_type: str, src: str, dst: str, caller: str,
             token: str, symbol: str, decimals: int, raw: int, usd_price: float, method: str = "",
             extra: str = "") -> Transfer:
-    amount = raw / 10**decimals if decimals else float(raw)
-    return Transfer(
+    amount = raw / _SCALE[decimals] if decimals else float(raw)
+    return _new_transfer(Transfer, (
         f"{ctx.tx_id}:{index}", kind, ctx.tx_id, index, ctx.block_number, ctx.ts, src, dst, caller,
         token, symbol, decimals, raw, amount, amount * usd_price, ctx.success, ctx.result,
         contract_type, method, extra, ctx.source,
-    )
+    ))
 
 
 def _extra(**fields: Any) -> str:
@@ -89,35 +97,34 @@ def _extra(**fields: Any) -> str:
 
 
 def _trx(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
-    owner = _addr(v, "owner_address", ctx)
+    owner = _addr(v, "owner_address")
     trx = ctx.tokens.trx
-    return _record(ctx, i, Kind.TRX, ctype, owner, _addr(v, "to_address", ctx), owner,
-                   "TRX", "TRX", trx.decimals, _int(v, "amount", ctx), trx.usd_price)
+    return _record(ctx, i, Kind.TRX, ctype, owner, _addr(v, "to_address"), owner,
+                   "TRX", "TRX", trx.decimals, _int(v, "amount"), trx.usd_price)
 
 
 def _trc10(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
-    owner = _addr(v, "owner_address", ctx)
+    owner = _addr(v, "owner_address")
     name = v.get("asset_name", "")
     if not isinstance(name, str):
-        raise DecodeError("must be a string", f"{ctx.field}.asset_name")
+        raise DecodeError("must be a string", "asset_name")
     if len(v.get("owner_address", "")) == 42:
         try:  # hex form: the asset id's ASCII digits, hex-encoded
             name = bytes.fromhex(name).decode("ascii")
         except (ValueError, UnicodeDecodeError):
-            raise DecodeError(f"not hex-encoded ASCII: {name!r:.40}", f"{ctx.field}.asset_name") from None
+            raise DecodeError(f"not hex-encoded ASCII: {name!r:.40}", "asset_name") from None
     info = ctx.tokens.trc10(name)
-    return _record(ctx, i, Kind.TRC10, ctype, owner, _addr(v, "to_address", ctx), owner,
-                   info.token, info.symbol, info.decimals, _int(v, "amount", ctx), info.usd_price)
+    return _record(ctx, i, Kind.TRC10, ctype, owner, _addr(v, "to_address"), owner,
+                   info.token, info.symbol, info.decimals, _int(v, "amount"), info.usd_price)
 
 
 def _trigger(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
-    owner = _addr(v, "owner_address", ctx)
-    contract = _addr(v, "contract_address", ctx)
+    owner = _addr(v, "owner_address")
+    contract = _addr(v, "contract_address")
     data = v.get("data", "")
     if not isinstance(data, str):
-        raise DecodeError("calldata must be a hex string", f"{ctx.field}.data")
-    data = data.lower()
-    selector = data[:8]
+        raise DecodeError("calldata must be a hex string", "data")
+    selector = data[:8].lower()
     info = ctx.tokens.trc20(contract)
     try:
         if selector == SEL_TRANSFER and len(data) >= 136:
@@ -132,38 +139,39 @@ def _trigger(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
             return _record(ctx, i, Kind.TRC20_APPROVE, ctype, owner, word_to_base58(data[8:72]), owner,
                            contract, info.symbol, info.decimals, int(data[72:136], 16), 0.0, "approve")
     except ValueError:
-        raise DecodeError(f"calldata is not hexadecimal: {data[:72]!r}", f"{ctx.field}.data") from None
+        raise DecodeError(f"calldata is not hexadecimal: {data[:72].lower()!r}", "data") from None
     # Any other call (swaps, short or odd calldata): kept as a contract call carrying the TRX sent.
     trx = ctx.tokens.trx
     return _record(ctx, i, Kind.CONTRACT_CALL, ctype, owner, contract, owner, "TRX", "TRX",
-                   trx.decimals, _int(v, "call_value", ctx), trx.usd_price, selector,
+                   trx.decimals, _int(v, "call_value"), trx.usd_price, selector,
                    _extra(selector=selector, data_len=len(data) // 2))
 
 
 def _resource(kind: str, target_key: str | None, amount_key: str) -> Callable[..., Transfer]:
     def handle(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
-        owner = _addr(v, "owner_address", ctx)
-        target = _addr(v, target_key, ctx) if target_key else ""
+        owner = _addr(v, "owner_address")
+        target = _addr(v, target_key) if target_key else ""
         extra = {"resource": v.get("resource", "BANDWIDTH")}
         if "lock" in v:
             extra["lock"] = bool(v["lock"])
             extra["lock_period"] = v.get("lock_period", 0)
         trx = ctx.tokens.trx
         return _record(ctx, i, kind, ctype, owner, target, owner, "TRX", "TRX", trx.decimals,
-                       _int(v, amount_key, ctx), trx.usd_price, extra=orjson.dumps(extra).decode())
+                       _int(v, amount_key), trx.usd_price, extra=orjson.dumps(extra).decode())
     return handle
 
 
-def _keys(perm: Any, ctx: _Tx, where: str) -> list[str]:
-    if not isinstance(perm, Mapping):
-        raise DecodeError("permission must be an object", f"{ctx.field}.{where}")
+def _keys(perm: Any, where: str) -> list[str]:
+    if not isinstance(perm, dict):
+        raise DecodeError("permission must be an object", where)
     out = []
     for j, key in enumerate(perm.get("keys", ()) or ()):
-        if not isinstance(key, Mapping):
-            raise DecodeError("key must be an object", f"{ctx.field}.{where}.keys[{j}]")
-        sub = _Tx(ctx.tx_id, ctx.block_number, ctx.ts, ctx.result, ctx.success, ctx.source,
-                  ctx.tokens, f"{ctx.field}.{where}.keys[{j}]")
-        out.append(_addr(key, "address", sub))
+        if not isinstance(key, dict):
+            raise DecodeError("key must be an object", f"{where}.keys[{j}]")
+        try:
+            out.append(_addr(key, "address"))
+        except DecodeError as err:
+            raise DecodeError(_message(err), f"{where}.keys[{j}].{err.field}") from None
     return out
 
 
@@ -173,36 +181,35 @@ def _permission(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
     ``to_address`` is the first owner key that is not the account itself (the takeover
     signature: control handed to a foreign key), or empty if the owner keeps sole control.
     """
-    owner = _addr(v, "owner_address", ctx)
-    owner_keys = _keys(v["owner"], ctx, "owner") if "owner" in v else []
+    owner = _addr(v, "owner_address")
+    owner_keys = _keys(v["owner"], "owner") if "owner" in v else []
     active_keys: list[str] = []
     for j, perm in enumerate(v.get("actives", ()) or ()):
-        active_keys.extend(_keys(perm, ctx, f"actives[{j}]"))
+        active_keys.extend(_keys(perm, f"actives[{j}]"))
     foreign = [k for k in owner_keys + active_keys if k != owner]
-    threshold = v["owner"].get("threshold", 1) if isinstance(v.get("owner"), Mapping) else 1
-    trx = ctx.tokens.trx
+    threshold = v["owner"].get("threshold", 1) if isinstance(v.get("owner"), dict) else 1
     return _record(ctx, i, Kind.PERMISSION_UPDATE, ctype, owner, foreign[0] if foreign else "", owner,
-                   "TRX", "TRX", trx.decimals, 0, 0.0,
+                   "TRX", "TRX", ctx.tokens.trx.decimals, 0, 0.0,
                    extra=_extra(owner_keys=owner_keys, active_keys=active_keys,
                                 owner_threshold=threshold, foreign_keys=len(set(foreign))))
 
 
 def _account_create(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
-    owner = _addr(v, "owner_address", ctx)
-    return _record(ctx, i, Kind.ACCOUNT_CREATE, ctype, owner, _addr(v, "account_address", ctx), owner,
+    owner = _addr(v, "owner_address")
+    return _record(ctx, i, Kind.ACCOUNT_CREATE, ctype, owner, _addr(v, "account_address"), owner,
                    "TRX", "TRX", 6, 0, 0.0)
 
 
 def _contract_create(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
-    owner = _addr(v, "owner_address", ctx)
+    owner = _addr(v, "owner_address")
     new = v.get("new_contract") or {}
-    name = new.get("name", "") if isinstance(new, Mapping) else ""
+    name = new.get("name", "") if isinstance(new, dict) else ""
     return _record(ctx, i, Kind.CONTRACT_CREATE, ctype, owner, "", owner, "TRX", "TRX", 6,
                    0, 0.0, extra=_extra(name=str(name)[:128]))
 
 
 def _other(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
-    owner = _addr(v, "owner_address", ctx, required=False)
+    owner = _addr(v, "owner_address", required=False)
     return _record(ctx, i, Kind.OTHER, ctype, owner, "", owner, "TRX", "TRX", 6, 0, 0.0,
                    extra=_extra(keys=sorted(v)[:20]))
 
@@ -223,50 +230,58 @@ HANDLERS: dict[str, Callable[[_Tx, int, str, Params], Transfer]] = {
 }
 
 
+def _message(err: DecodeError) -> str:
+    """The message of ``err`` without its field prefix (to re-raise it under a longer path)."""
+    text = str(err)
+    return text[len(err.field) + 2:] if err.field and text.startswith(f"{err.field}: ") else text
+
+
 def decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: int,
                        source: str = "block", field: str = "transaction") -> list[Transfer]:
     """All records of one transaction; raises :class:`DecodeError` naming the bad field."""
-    if not isinstance(tx, Mapping):
+    if not isinstance(tx, dict):
         raise DecodeError("transaction must be an object", field)
     tx_id = tx.get("txID")
-    if not isinstance(tx_id, str) or len(tx_id) != 64:
+    if type(tx_id) is not str or len(tx_id) != 64:
         raise DecodeError(f"txID must be 64 hex characters, got {tx_id!r:.80}", f"{field}.txID")
     raw_data = tx.get("raw_data")
-    if not isinstance(raw_data, Mapping):
+    if not isinstance(raw_data, dict):
         raise DecodeError("missing raw_data object", f"{field}.raw_data")
     contracts = raw_data.get("contract")
     if not isinstance(contracts, list) or not contracts:
         raise DecodeError("missing contract list", f"{field}.raw_data.contract")
-    ret = tx.get("ret")
     if source == "mempool":
         result = "PENDING"
-    elif isinstance(ret, list) and ret and isinstance(ret[0], Mapping):
-        result = str(ret[0].get("contractRet", "DEFAULT"))
     else:
-        result = "UNKNOWN"
-    success = result in ("SUCCESS", "PENDING")
+        ret = tx.get("ret")
+        if isinstance(ret, list) and ret and isinstance(ret[0], dict):
+            result = str(ret[0].get("contractRet", "DEFAULT"))
+        else:
+            result = "UNKNOWN"
     if not ts:
         ts = raw_data.get("timestamp", 0) if isinstance(raw_data.get("timestamp"), int) else 0
+    ctx = _Tx(tx_id, block_number, ts, result, result == "SUCCESS" or result == "PENDING", source, tokens)
     out = []
     for i, contract in enumerate(contracts):
-        where = f"{field}.raw_data.contract[{i}]"
-        if not isinstance(contract, Mapping):
-            raise DecodeError("contract must be an object", where)
-        ctype = contract.get("type")
-        param = contract.get("parameter")
-        value = param.get("value") if isinstance(param, Mapping) else None
-        if not isinstance(ctype, str) or not isinstance(value, Mapping):
+        param = contract.get("parameter") if isinstance(contract, dict) else None
+        value = param.get("value") if isinstance(param, dict) else None
+        ctype = contract.get("type") if value is not None else None
+        if type(ctype) is not str or not isinstance(value, dict):
+            where = f"{field}.raw_data.contract[{i}]"
+            if not isinstance(contract, dict):
+                raise DecodeError("contract must be an object", where)
             raise DecodeError("contract needs a type and parameter.value", where)
-        ctx = _Tx(tx_id, block_number, ts, result, success, source, tokens,
-                  f"{where}.parameter.value")
-        out.append(HANDLERS.get(ctype, _other)(ctx, i, ctype, value))
+        try:
+            out.append(HANDLERS.get(ctype, _other)(ctx, i, ctype, value))
+        except DecodeError as err:
+            raise DecodeError(_message(err), f"{field}.raw_data.contract[{i}].parameter.value.{err.field}") from None
     return out
 
 
-def _block_header(payload: Mapping[str, Any]) -> tuple[int, str, str, int, str]:
+def _block_header(payload: dict[str, Any]) -> tuple[int, str, str, int, str]:
     header = payload.get("block_header")
-    raw = header.get("raw_data") if isinstance(header, Mapping) else None
-    if not isinstance(raw, Mapping):
+    raw = header.get("raw_data") if isinstance(header, dict) else None
+    if not isinstance(raw, dict):
         raise DecodeError("missing block_header.raw_data", "block_header.raw_data")
     number = raw.get("number", 0)
     ts = raw.get("timestamp")
@@ -302,7 +317,7 @@ def decode_block(payload: Any, source: str, position: str, tokens: TokenRegistry
     Transactions that fail individually become dead letters (with the transaction's index in the
     field path); the block and its other transactions are kept.
     """
-    if not isinstance(payload, Mapping):
+    if not isinstance(payload, dict):
         return DeadLetter(source, position, "block must be a JSON object", raw_excerpt(payload), _now())
     try:
         number, block_id, parent, ts, witness = _block_header(payload)

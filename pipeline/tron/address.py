@@ -96,8 +96,13 @@ def base58_to_hex(address: str) -> str:
     return _b58decode(address)[:21].hex()
 
 
+@lru_cache(maxsize=_CACHE_SIZE)
 def to_base58(value: str) -> str:
-    """Accept either form (as the node's ``visible`` flag decides) and return base58."""
+    """Accept either form (as the node's ``visible`` flag decides) and return base58.
+
+    Cached itself (not only the two conversions behind it): the decoder calls this two or three
+    times per transaction, and a hit is then one C-level lookup.
+    """
     if len(value) == 42 and value[:2] == "41":
         return hex_to_base58(value.lower())
     return validate_base58(value)
