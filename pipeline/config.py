@@ -36,7 +36,10 @@ class ClickHouseSettings:
 @dataclass(frozen=True)
 class PipelineSettings:
     workers: int = 1  # Bytewax workers in this process
-    batch_blocks: int = 8  # blocks per source read when replaying as fast as possible
+    # Blocks per source read when replaying as fast as possible. One: a parsed mainnet block is a
+    # few MB of Python objects; decoded at once, it is still in cache and its memory is reused by
+    # the next parse. Eight blocks per read made decode+store 30% slower (bench/bench_ingest.py).
+    batch_blocks: int = 1
     epoch_interval_s: float = 10.0  # how often Bytewax snapshots when recovery is on
     recovery_dir: str = ""  # Bytewax recovery database; "" = no crash recovery
 

@@ -42,7 +42,7 @@ class ReplaySource(FixedPartitionedSource[RawBlock | DeadLetter, ReplayState]):
     paths: tuple[str, ...]
     source_name: str = "replay"
     speed: float = 0.0
-    batch_blocks: int = 8
+    batch_blocks: int = 1  # see pipeline.config.PipelineSettings.batch_blocks
 
     def list_parts(self) -> list[str]:
         return [self.source_name]
