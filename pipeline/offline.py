@@ -33,11 +33,15 @@ class FeatureEngine:
         annotated = self.graph.process(block.transfers)
         out: list[AddressUpdate] = []
         for shard, touches in sorted(route(annotated, self.config.n_shards).items()):
-            state = self.shards.get(shard)
-            if state is None:
-                state = self.shards[shard] = ShardState(self.config)
-            out.extend(state.process(touches))
+            out.extend(self.shard(shard).process(touches))
         return out
+
+    def shard(self, key: int) -> ShardState:
+        """The state of shard ``key``, created on first use."""
+        state = self.shards.get(key)
+        if state is None:
+            state = self.shards[key] = ShardState(self.config)
+        return state
 
 
 def iter_blocks(paths: Sequence[str], tokens: TokenRegistry | None = None) -> Iterator[DecodedBlock]:

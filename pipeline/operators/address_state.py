@@ -18,6 +18,7 @@ counterparties``: a counterparty is a lookalike when its group holds at least tw
 from __future__ import annotations
 
 from bisect import bisect_right
+from functools import lru_cache
 
 IN, OUT, APPROVE, PERMISSION, FAILED = 0, 1, 2, 3, 4
 FLAG_ZERO, FLAG_DUST = 1, 2
@@ -28,6 +29,13 @@ Entry = tuple[int, int, str, float, int, int]
 
 def _ts(entry: Entry) -> int:
     return entry[0]
+
+
+@lru_cache(maxsize=1 << 18)
+def _lookalike_key(address: str) -> str | None:
+    """First four and last four characters: what a poisoning vanity address copies. Cached,
+    one C-level lookup instead of three new strings, and shared by every address's index."""
+    return address[:4] + address[-4:] if len(address) >= 8 else None
 
 
 class AddrState:
@@ -124,7 +132,8 @@ class AddrState:
                     self.zero_in += 1.0
                 if flags & FLAG_DUST:
                     self.dust_in += 1.0
-            self.last_in_ts = max(self.last_in_ts, ts)
+            if ts > self.last_in_ts:
+                self.last_in_ts = ts
         else:
             self.n_out += 1.0
             self.usd_out += usd
@@ -160,17 +169,71 @@ class AddrState:
             self.pt_at = ts
 
     def evict(self, long_cutoff: int, short_cutoff: int) -> None:
-        """Expire entries at or before each cutoff (event time, ms)."""
+        """Expire entries at or before each cutoff (event time, ms).
+
+        The arithmetic of ``_short``/``_long`` with the sign fixed at -1, inlined: a busy
+        address evicts on most touches, and the call per entry was a third of the cost.
+        """
         entries = self.entries
         n = len(entries)
+        cps = self.cps
         i = self.shead
-        while i < n and entries[i][0] <= short_cutoff:
-            self._short(entries[i], -1)
+        while i < n:
+            e = entries[i]
+            if e[0] > short_cutoff:
+                break
+            code = e[1]
+            if code == IN or code == OUT:
+                c = cps[e[2]]
+                k = code + 2
+                before = c[k]
+                c[k] = before - 1
+                if before < 2:
+                    if code:
+                        self.fan_out -= 1
+                    else:
+                        self.fan_in -= 1
+            elif code == FAILED:
+                self.failed -= 1
             i += 1
         self.shead = i
         i = self.head
-        while i < n and entries[i][0] <= long_cutoff:
-            self._long(entries[i], -1)
+        while i < n:
+            e = entries[i]
+            if e[0] > long_cutoff:
+                break
+            code = e[1]
+            if code == IN or code == OUT:
+                if code == IN:
+                    self.n_in -= 1
+                    self.usd_in -= e[3]
+                    flags = e[4]
+                    if flags:
+                        if flags & FLAG_ZERO:
+                            self.zero_in -= 1
+                        if flags & FLAG_DUST:
+                            self.dust_in -= 1
+                else:
+                    self.n_out -= 1
+                    self.usd_out -= e[3]
+                if e[5]:
+                    self.cycles -= e[5]
+                cp = e[2]
+                c = cps[cp]
+                left = c[code] - 1
+                c[code] = left
+                if left == 0:
+                    if code:
+                        self.d_out -= 1
+                    else:
+                        self.d_in -= 1
+                    if c[1 - code] == 0:
+                        del cps[cp]
+                        self._group(cp, -1)
+            elif code == APPROVE:
+                self.approvals -= 1
+            elif code == PERMISSION:
+                self.perms -= 1
             i += 1
         self.head = i
         if i > 32 and i * 2 > n:
@@ -244,9 +307,9 @@ class AddrState:
             self.failed += s
 
     def _group(self, cp: str, s: int) -> None:
-        if len(cp) < 8:
+        key = _lookalike_key(cp)
+        if key is None:
             return
-        key = cp[:4] + cp[-4:]
         groups = self.groups
         k = groups.get(key, 0)
         if s > 0:

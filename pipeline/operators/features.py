@@ -53,7 +53,7 @@ from pipeline.operators.address_state import (
     AddrState,
 )
 from pipeline.operators.routing import SENDER, Touch
-from pipeline.operators.windows import UNLIMITED_ALLOWANCE, WindowConfig
+from pipeline.operators.windows import NO_HOPS, UNLIMITED_ALLOWANCE, WindowConfig
 from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Kind
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ _APPROVE = Kind.TRC20_APPROVE
 _PERMISSION = Kind.PERMISSION_UPDATE
 
 FEATURE_COLUMNS: tuple[str, ...] = ("address", "ts", "block_number", *FEATURE_NAMES)
+_HOPS_AS_FLOAT = tuple(float(h) for h in range(NO_HOPS + 1))  # watch_hops is 0..NO_HOPS
 
 
 class ShardState:
@@ -95,13 +96,15 @@ class ShardState:
         out: list[AddressUpdate] = []
         append = out.append
         new = tuple.__new__
+        hops_f = _HOPS_AS_FLOAT
+        clock, late = self.clock, 0
         for role, t, facts in touches:
             ts = t.ts
-            if ts > self.clock:
-                self.clock = ts
-            elif ts < self.clock - lateness:
-                ts = self.clock - lateness
-                self.late += 1
+            if ts > clock:
+                clock = ts
+            elif ts < clock - lateness:
+                ts = clock - lateness
+                late += 1
             if role == SENDER:
                 addr, cp = t.from_address, t.to_address
                 hops, score, cp_hops = facts.from_hops, facts.from_score, facts.to_hops
@@ -114,49 +117,58 @@ class ShardState:
                 st = states[addr] = AddrState()
                 seen = first_seen.pop(addr, None)
                 st.first = seen[0] if seen is not None and seen[1] > ts - horizon_ms else ts
+                now = st.last_ts = ts
             else:
                 states.move_to_end(addr)
-                if st.last_ts <= ts - horizon_ms:  # quiet past the horizon, not yet retired
+                now = st.last_ts
+                if now <= ts - horizon_ms:  # quiet past the horizon, not yet retired
                     st.first = ts
-                st.first = min(st.first, ts)
-            now = max(st.last_ts, ts)
-            st.last_ts = now
+                elif ts < st.first:
+                    st.first = ts
+                if ts > now:
+                    now = st.last_ts = ts
 
-            kind = t.kind
             if not t.success:
                 if role == SENDER:
                     st.add((ts, FAILED, cp, 0.0, 0, 0))
-            elif kind in _VALUE:
-                if role == SENDER:
-                    st.add_flow(ts, OUT, cp, t.amount_usd, 0, facts.cycles)
-                else:
-                    usd = t.amount_usd
-                    flags = FLAG_ZERO if t.amount_raw == 0 else (FLAG_DUST if 0.0 < usd < dust else 0)
-                    st.add_flow(ts, IN, cp, usd, flags, facts.cycles)
-            elif role == SENDER:
-                if kind == _APPROVE and t.amount_raw >= UNLIMITED_ALLOWANCE:
-                    st.add((ts, APPROVE, cp, 0.0, 0, 0))
-                elif kind == _PERMISSION:
-                    st.add((ts, PERMISSION, cp, 0.0, 0, 0))
+            else:
+                kind = t.kind
+                if kind in _VALUE:
+                    if role == SENDER:
+                        st.add_flow(ts, OUT, cp, t.amount_usd, 0, facts.cycles)
+                    else:
+                        usd = t.amount_usd
+                        flags = FLAG_ZERO if t.amount_raw == 0 else (FLAG_DUST if 0.0 < usd < dust else 0)
+                        st.add_flow(ts, IN, cp, usd, flags, facts.cycles)
+                elif role == SENDER:
+                    if kind == _APPROVE and t.amount_raw >= UNLIMITED_ALLOWANCE:
+                        st.add((ts, APPROVE, cp, 0.0, 0, 0))
+                    elif kind == _PERMISSION:
+                        st.add((ts, PERMISSION, cp, 0.0, 0, 0))
             entries = st.entries
             n = len(entries)
-            if (st.shead < n and entries[st.shead][0] <= now - short_ms) or (
-                    st.head < n and entries[st.head][0] <= now - long_ms):
-                st.evict(now - long_ms, now - short_ms)
+            short_cut = now - short_ms
+            long_cut = now - long_ms
+            if (st.shead < n and entries[st.shead][0] <= short_cut) or (
+                    st.head < n and entries[st.head][0] <= long_cut):
+                st.evict(long_cut, short_cut)
 
             usd_in = st.usd_in
             ratio = (st.usd_out / usd_in if st.usd_out < usd_in else 1.0) if usd_in > 0.0 else 0.0
-            delay = st.pt_delay if st.pt_at >= 0 and now - st.pt_at < long_ms else long_s
+            pt_at = st.pt_at
+            delay = st.pt_delay if pt_at >= 0 and pt_at > long_cut else long_s
             age = (now - st.first) / 1000.0
             values = (
                 st.n_in, st.n_out, usd_in, st.usd_out, st.d_in, st.d_out, st.fan_in, st.fan_out,
-                ratio, delay, min(horizon_s, age),
+                ratio, delay, age if age < horizon_s else horizon_s,
                 st.zero_in, st.dust_in, st.look, st.cycles,
-                float(hops), score, st.approvals, st.failed, st.perms,
+                hops_f[hops], score, st.approvals, st.failed, st.perms,
             )
             # tuple.__new__ skips the NamedTuple constructor frame: two records per touch
             append(new(AddressUpdate, (addr, role, cp, t,
                                        new(AddressFeatures, (addr, t.ts, t.block_number, values)), cp_hops)))
+        self.clock = clock
+        self.late += late
         self.expire()
         return out
 

@@ -32,8 +32,8 @@ class WindowConfig:
     ``dust_usd``: inbound transfers with 0 < USD < this are dust.
     ``max_hops`` / ``decay``: watchlist exposure propagates at most this many hops, the score is
     multiplied by ``decay`` per hop.
-    ``hub_degree``: nodes with more successors/predecessors than this are not expanded by the
-    cycle search (exchange hot wallets); ``cycle_budget`` caps the membership checks of one search,
+    ``hub_degree``: nodes with more successors/predecessors than this are hubs (exchange hot
+    wallets): the cycle search neither counts cycles through them nor expands them; ``cycle_budget`` caps the membership checks of one search,
     so a single transfer can never cost more than a fixed amount of work.
     """
 
