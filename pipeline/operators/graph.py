@@ -158,7 +158,7 @@ class GraphStage:
         data = succ_u.get(v) if succ_u is not None else None
         if data is None:  # a new edge: count the cycles it closes (each cycle once per window)
             cycles = self._count_paths(u, v)
-            self.graph.add_edge(u, v, ts=now)
+            self._link(u, v, now)
             heapq.heappush(self._heap, (now, u, v))
         else:
             cycles = 0
@@ -177,6 +177,18 @@ class GraphStage:
                 return GraphFacts(hu2, su2, hv2, sv2, cycles)
             return NO_FACTS
         return GraphFacts(cycles=cycles) if cycles else NO_FACTS
+
+    def _link(self, u: str, v: str, now: int) -> None:
+        """``graph.add_edge(u, v, ts=now)`` for an edge known to be new, on networkx's adjacency
+        dicts directly (as networkx itself does): the public call costs more than the rest of
+        the transfer's graph work. Eviction removes edges and bare nodes the same way."""
+        g = self.graph
+        succ, pred, nodes = g._succ, g._pred, g._node
+        if u not in succ:
+            succ[u], pred[u], nodes[u] = {}, {}, {}
+        if v not in succ:
+            succ[v], pred[v], nodes[v] = {}, {}, {}
+        succ[u][v] = pred[v][u] = {"ts": now}
 
     def _count_paths(self, u: str, v: str) -> int:
         """Simple paths v ~> u of 1..3 hops already in the graph: cycles the edge u->v closes.
@@ -249,10 +261,11 @@ class GraphStage:
             if last > cutoff:
                 heapq.heappush(heap, (last, u, v))
                 continue
-            g.remove_edge(u, v)
+            del succ[u][v]
+            del pred[v][u]
             for node in (u, v):
-                if not succ[node] and not pred[node]:
-                    g.remove_node(node)
+                if not succ[node] and not pred[node]:  # bare: no edge left to remove with it
+                    del succ[node], pred[node], g._node[node]
                     self._exposure.pop(node, None)
         exposure = self._exposure
         if len(exposure) > 2 * len(succ) + 1024:
