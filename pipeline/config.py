@@ -58,6 +58,10 @@ class AnalyticsSettings:
     long_window_s: int = 3600
     short_window_s: int = 600
     lateness_s: int = 30
+    # How long an address that stops transacting keeps its first-seen time (``age_s`` is capped
+    # at this). The one piece of feature state that is not bounded by the long window: ~150 bytes
+    # per address seen within the horizon (a day of mainnet: a few million addresses).
+    first_seen_horizon_s: int = 86_400
     min_score_rows: int = 2000  # anomaly micro-batch size when replaying fast
     max_wait_ms: int = 200  # longest complete rows wait for a bigger anomaly batch (fast replays)
     live_max_wait_ms: int = 20  # the same at live or paced speed: blocks come one at a time
@@ -103,6 +107,9 @@ class Settings:
         a = self.analytics
         for name in ("shards", "long_window_s", "short_window_s", "min_score_rows", "max_wait_ms"):
             _positive(f"analytics.{name}", getattr(a, name))
+        if a.first_seen_horizon_s < a.long_window_s:
+            raise ConfigError(f"analytics.first_seen_horizon_s: must be >= analytics.long_window_s "
+                              f"({a.long_window_s}), got {a.first_seen_horizon_s}")
         if not (a.anomaly_threshold == -1.0 or 0.0 <= a.anomaly_threshold <= 100.0):
             raise ConfigError(f"analytics.anomaly_threshold: must be 0..100 (or -1), got {a.anomaly_threshold}")
         if self.prices.trx_usd < 0:

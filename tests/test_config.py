@@ -61,3 +61,12 @@ def test_missing_config_file_is_named(tmp_path):
 def test_secrets_stay_out_of_repr():
     s = load_settings(env={"TRONRISK_NODE_API_KEY": "k-123-secret"})
     assert s.node.api_key == "k-123-secret" and "k-123-secret" not in repr(s)
+
+
+def test_first_seen_horizon_reaches_the_windows_and_may_not_be_shorter_than_the_long_window():
+    from pipeline.assemble import window_config
+
+    s = load_settings(env={"TRONRISK_ANALYTICS_FIRST_SEEN_HORIZON_S": "7200"})
+    assert window_config(s.analytics).horizon_ms == 7_200_000
+    with pytest.raises(ConfigError, match="analytics.first_seen_horizon_s: must be >= analytics.long_window_s"):
+        load_settings(env={"TRONRISK_ANALYTICS_FIRST_SEEN_HORIZON_S": "60"})

@@ -2,8 +2,8 @@
 
 Every address leaves the decoder in base58, validated. Encoding is pure-Python big-integer work
 (~5 µs), and the same few hundred thousand addresses recur block after block (USDT's contract,
-exchange hot wallets), so both directions sit behind bounded LRU caches: memory stays fixed
-however long the stream runs.
+exchange hot wallets), so both directions sit behind one bounded LRU cache (``to_base58``):
+memory stays fixed however long the stream runs.
 """
 
 from __future__ import annotations
@@ -53,9 +53,14 @@ def encode_raw(raw21: bytes) -> str:
     return _b58encode(raw21 + _checksum(raw21))
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def hex_to_base58(hex_address: str) -> str:
     """``41…`` (42 hex chars) to ``T…``; raises :class:`AddressError` naming the bad value."""
+    if len(hex_address) != 42 or not hex_address[:2] == "41":
+        raise AddressError(f"hex address must be 42 hex characters starting 41, got {hex_address!r}")
+    return to_base58(hex_address.lower())
+
+
+def _hex_to_base58(hex_address: str) -> str:
     if len(hex_address) != 42 or not hex_address[:2] == "41":
         raise AddressError(f"hex address must be 42 hex characters starting 41, got {hex_address!r}")
     try:
@@ -71,12 +76,17 @@ def word_to_base58(word: str) -> str:
     Real calldata often carries the ``0x41`` byte in the padding before the 20 address bytes;
     the address is always the last 20 bytes, whatever the padding holds.
     """
-    return hex_to_base58("41" + word[-40:].lower())
+    return to_base58("41" + word[-40:].lower())
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
 def validate_base58(address: str) -> str:
     """Return ``address`` if it is a valid base58check TRON address, else raise."""
+    if not isinstance(address, str) or not 30 <= len(address) <= 36:
+        raise AddressError(f"not a TRON address (length): {address!r}")
+    return to_base58(address)
+
+
+def _validate_base58(address: str) -> str:
     if not isinstance(address, str) or not 30 <= len(address) <= 36:
         raise AddressError(f"not a TRON address (length): {address!r}")
     raw = _b58decode(address)
@@ -100,12 +110,13 @@ def base58_to_hex(address: str) -> str:
 def to_base58(value: str) -> str:
     """Accept either form (as the node's ``visible`` flag decides) and return base58.
 
-    Cached itself (not only the two conversions behind it): the decoder calls this two or three
-    times per transaction, and a hit is then one C-level lookup.
+    The one cache of this module, for both directions: the decoder calls this two or three times
+    per transaction, and a hit is one C-level lookup. (One cache, not one per function: each
+    entry costs ~250 bytes, and the same address would otherwise be held two or three times.)
     """
     if len(value) == 42 and value[:2] == "41":
-        return hex_to_base58(value.lower())
-    return validate_base58(value)
+        return _hex_to_base58(value.lower())
+    return _validate_base58(value)
 
 
 def is_valid(value: str) -> bool:
