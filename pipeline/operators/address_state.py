@@ -7,8 +7,10 @@ for the long window, one for the short window, which is always a suffix of the l
 subtracts what it passes. A block that arrives late (within the allowed lateness) is inserted at
 its sorted position, so it expires at ``ts + window`` like any other entry.
 
-A list with head indices, compacted when half dead, is used rather than a ``deque``: an empty
-deque costs ~600 bytes and there is one state per active address.
+A list with head indices, compacted once half of it is dead, is used rather than a ``deque``: an
+empty deque costs ~600 bytes and there is one state per active address. (Compacting only past 32
+dead entries let a steadily active address carry up to 32 expired ones: on the simulated chain,
+a quarter million dead tuples accumulating per 45 minutes while the window itself was flat.)
 
 Lookalike counterparties (address poisoning: a vanity address copying the first and last
 characters of a real counterparty) are counted with an index ``prefix4 + suffix4 -> distinct
@@ -18,7 +20,6 @@ counterparties``: a counterparty is a lookalike when its group holds at least tw
 from __future__ import annotations
 
 from bisect import bisect_right
-from functools import lru_cache
 
 IN, OUT, APPROVE, PERMISSION, FAILED = 0, 1, 2, 3, 4
 FLAG_ZERO, FLAG_DUST = 1, 2
@@ -29,13 +30,6 @@ Entry = tuple[int, int, str, float, int, int]
 
 def _ts(entry: Entry) -> int:
     return entry[0]
-
-
-@lru_cache(maxsize=1 << 18)
-def _lookalike_key(address: str) -> str | None:
-    """First four and last four characters: what a poisoning vanity address copies. Cached,
-    one C-level lookup instead of three new strings, and shared by every address's index."""
-    return address[:4] + address[-4:] if len(address) >= 8 else None
 
 
 class AddrState:
@@ -236,7 +230,7 @@ class AddrState:
                 self.perms -= 1
             i += 1
         self.head = i
-        if i > 32 and i * 2 > n:
+        if i and i * 2 >= n:  # at most as many dead entries as live ones: memory stays ~ the window
             del entries[:i]
             self.head = 0
             self.shead -= i
@@ -307,9 +301,9 @@ class AddrState:
             self.failed += s
 
     def _group(self, cp: str, s: int) -> None:
-        key = _lookalike_key(cp)
-        if key is None:
+        if len(cp) < 8:
             return
+        key = cp[:4] + cp[-4:]  # what a poisoning vanity address copies
         groups = self.groups
         k = groups.get(key, 0)
         if s > 0:

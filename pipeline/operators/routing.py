@@ -9,7 +9,6 @@ of touches whatever the number of workers, hence identical outputs with 1 or N w
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 
 from pipeline.operators.graph import Annotated, GraphFacts
 from pipeline.operators.windows import DEFAULT_SHARDS, shard_of
@@ -21,7 +20,6 @@ RECEIVER = "receiver"
 # (role, transfer, facts): one side of one transfer, for the shard of that side's address
 Touch = tuple[str, Transfer, GraphFacts]
 
-_shard_cached = lru_cache(maxsize=1 << 17)(shard_of)
 
 
 def route(annotated: Iterable[Annotated], n_shards: int = DEFAULT_SHARDS) -> dict[int, list[Touch]]:
@@ -34,14 +32,14 @@ def route(annotated: Iterable[Annotated], n_shards: int = DEFAULT_SHARDS) -> dic
     for t, facts in annotated:
         a = t.from_address
         if a:
-            s = _shard_cached(a, n_shards)
+            s = shard_of(a, n_shards)
             lst = out.get(s)
             if lst is None:
                 lst = out[s] = []
             lst.append((SENDER, t, facts))
         b = t.to_address
         if b:
-            s = _shard_cached(b, n_shards)
+            s = shard_of(b, n_shards)
             lst = out.get(s)
             if lst is None:
                 lst = out[s] = []
