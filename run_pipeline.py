@@ -8,7 +8,6 @@ With no arguments it runs the main job on the embedded ClickHouse (chDB) and pri
 from __future__ import annotations
 
 import argparse
-import gc
 import logging
 import os
 import sys
@@ -16,6 +15,7 @@ import sys
 from pipeline import __version__
 from pipeline.cli import register_all
 from pipeline.errors import PipelineError
+from pipeline.gc_tuning import tune_for_streaming
 from pipeline.runner import find_pipeline_error
 
 
@@ -46,21 +46,12 @@ def _default_to_demo(parser: argparse.ArgumentParser, argv: list[str]) -> list[s
     return [*head, "demo", *rest]
 
 
-def tune_gc() -> None:
-    """Fewer, later garbage collections: the pipeline allocates millions of small, short-lived
-    records and almost no reference cycles, so CPython's default thresholds (700 allocations)
-    spend ~30% of the time scanning. ``freeze`` moves the start-up objects out of every scan."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(_default_to_demo(parser, argv))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    tune_gc()
+    tune_for_streaming()
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.config import load_settings  # noqa: E402
+from pipeline.gc_tuning import tune_for_streaming  # noqa: E402
 from pipeline.operators.decode import decode_block  # noqa: E402
 from pipeline.runner import replay  # noqa: E402
 from pipeline.sources.files import iter_replay, resolve_inputs  # noqa: E402
@@ -72,6 +73,7 @@ def main() -> int:
     if not data.exists():
         make_file(data, args.tx)
     files = resolve_inputs([str(data)])
+    tune_for_streaming()  # as run_pipeline.py does for every command
 
     t0 = time.perf_counter()
     n_tx = sum(len(item.payload.get("transactions", ())) for item in iter_replay(files))

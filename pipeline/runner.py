@@ -18,7 +18,6 @@ from pipeline.assemble import sink_delay_s
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.flow import Analytics, FlowSpec, build_flow, run
-from pipeline.gc_tuning import tune_for_streaming
 from pipeline.records import DecodedBlock
 from pipeline.sources.files import resolve_inputs
 from pipeline.sources.replay import ReplaySource
@@ -118,7 +117,6 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
         from pipeline.tickets.service import routing_for, start_delivery
 
         delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings.tickets.routing))
-    tune_for_streaming()
     started = time.monotonic()
     try:
         run(build_flow(spec), workers=settings.pipeline.workers,

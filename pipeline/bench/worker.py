@@ -11,7 +11,6 @@ harness starts each measurement as ``python -m pipeline.bench.worker MODE ...``:
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import resource
@@ -21,14 +20,8 @@ import traceback
 
 from pipeline.bench.probes import LatencyTracker, RssSampler
 from pipeline.config import load_settings
+from pipeline.gc_tuning import tune_for_streaming
 from pipeline.records import DecodedBlock
-
-
-def _tune_gc() -> None:
-    """The same collector settings as ``run_pipeline.py`` (see its ``tune_gc``): measure what runs."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 class _Probe:
@@ -106,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--addresses", default="", help="host:port;host:port (cluster mode)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _tune_gc()
+    tune_for_streaming()  # as run_pipeline.py does: measure what runs
     try:
         figures = MODES[args.mode](args)
     except Exception as err:  # noqa: BLE001 - the parent prints the last stderr line

@@ -139,6 +139,33 @@ def test_hub_edges_are_not_expanded_and_work_is_capped(chain):
     assert found[0] == 50 and found[1] < 50
 
 
+def test_cycles_through_a_hub_end_are_not_counted_and_the_same_loop_without_the_hub_is(chain):
+    cfg = WindowConfig(hub_degree=8)
+    # an "exchange" X pays 20 customers; customer C0 deposits back: C0 -> X closes X -> C0 -> X
+    g = GraphStage(cfg)
+    g.process([chain.tx(0, "X", f"C{i}") for i in range(20)])
+    assert g.process([chain.tx(3, "C0", "X")])[0][1].cycles == 0  # X has 20 successors: a hub
+    # the same loop where no end is a hub is a cycle
+    g = GraphStage(cfg)
+    g.process([chain.tx(0, "Y", f"C{i}") for i in range(5)])
+    assert g.process([chain.tx(3, "C0", "Y")])[0][1].cycles == 1
+    # a hub that only receives (many predecessors) closing a loop back to it is a hub end too
+    g = GraphStage(cfg)
+    g.process([chain.tx(0, f"D{i}", "SINK") for i in range(20)] + [chain.tx(0, "SINK", "A")])
+    assert g.process([chain.tx(3, "A", "D0")])[0][1].cycles == 1  # D0 -> SINK -> A -> D0: ends A, D0
+    assert g.process([chain.tx(3, "A", "SINK")])[0][1].cycles == 0  # end SINK has 20 payers
+
+
+def test_an_address_entry_list_holds_at_most_as_many_dead_entries_as_live_ones(chain):
+    state = ShardState(SMALL)
+    for i in range(400):  # one payment every 9 s: ~7 entries live in the 60 s window
+        state.process([(RECEIVER, chain.tx(i * 9, "P", "R"), NO_FACTS)])
+        st = state.states["R"]
+        live = len(st.entries) - st.head
+        assert len(st.entries) <= 2 * live + 1
+    assert 5 <= live <= 8
+
+
 def test_watchlist_swap_and_non_value_kinds_do_not_propagate(chain):
     g = GraphStage(SMALL)
     out = g.process([chain.tx(0, "W", "A", kind=Kind.TRC20_APPROVE, raw=1), chain.tx(0, "W", "B")])
