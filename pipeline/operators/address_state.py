@@ -126,8 +126,7 @@ class AddrState:
                     self.zero_in += 1.0
                 if flags & FLAG_DUST:
                     self.dust_in += 1.0
-            if ts > self.last_in_ts:
-                self.last_in_ts = ts
+            self.last_in_ts = max(self.last_in_ts, ts)
         else:
             self.n_out += 1.0
             self.usd_out += usd

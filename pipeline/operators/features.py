@@ -121,9 +121,7 @@ class ShardState:
             else:
                 states.move_to_end(addr)
                 now = st.last_ts
-                if now <= ts - horizon_ms:  # quiet past the horizon, not yet retired
-                    st.first = ts
-                elif ts < st.first:
+                if now <= ts - horizon_ms or ts < st.first:  # quiet past the horizon, or a late block
                     st.first = ts
                 if ts > now:
                     now = st.last_ts = ts
@@ -160,7 +158,7 @@ class ShardState:
             age = (now - st.first) / 1000.0
             values = (
                 st.n_in, st.n_out, usd_in, st.usd_out, st.d_in, st.d_out, st.fan_in, st.fan_out,
-                ratio, delay, age if age < horizon_s else horizon_s,
+                ratio, delay, min(age, horizon_s),
                 st.zero_in, st.dust_in, st.look, st.cycles,
                 hops_f[hops], score, st.approvals, st.failed, st.perms,
             )

@@ -219,14 +219,14 @@ class GraphStage:
         # isdisjoint walks the smaller view without building a set: most searches find nothing
         if not sv_keys.isdisjoint(pu_keys):
             n += len(sv_keys & pu_keys)  # 2 hops: v -> a -> u
-        budget = self.config.cycle_budget - (n_sv if n_sv < n_pu else n_pu)
+        budget = self.config.cycle_budget - min(n_sv, n_pu)
         if n_sv <= n_pu:  # 3 hops: v -> a -> b -> u, expanding successors of v
             for a in sv:
                 sa = succ[a]
                 n_sa = len(sa)
                 if n_sa > cap or a == u:
                     continue
-                budget -= n_sa if n_sa < n_pu else n_pu
+                budget -= min(n_sa, n_pu)
                 if budget < 0:
                     break
                 sa_keys = sa.keys()
@@ -239,7 +239,7 @@ class GraphStage:
                 n_pb = len(pb)
                 if n_pb > cap or b == v:
                     continue
-                budget -= n_pb if n_pb < n_sv else n_sv
+                budget -= min(n_pb, n_sv)
                 if budget < 0:
                     break
                 pb_keys = pb.keys()

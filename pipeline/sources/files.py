@@ -129,7 +129,7 @@ def _prefetched_lines(path: Path) -> Iterator[bytes | _ReadFailure]:
     """The lines of ``path`` (without newlines), read ahead by a thread; a ``_ReadFailure`` last
     if the file could not be read to its end. Closing the iterator stops the thread."""
     try:
-        fh = open(path, "rb")  # opened here, so a missing file is an InputError for the caller
+        fh = open(path, "rb")  # noqa: SIM115 - opened here (a missing file is the caller's InputError), closed by the reader thread
     except OSError as err:
         raise InputError(f"{path}: {err.strerror or err}") from None
     chunks: queue.Queue = queue.Queue(maxsize=_AHEAD)
