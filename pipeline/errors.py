@@ -30,6 +30,7 @@ class DecodeError(PipelineError):
 
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(f"{field}: {message}" if field else message)
+        self.reason = message  # without the field: to re-raise under a longer path
         self.field = field
 
 

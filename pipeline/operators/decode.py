@@ -171,7 +171,7 @@ def _keys(perm: Any, where: str) -> list[str]:
         try:
             out.append(_addr(key, "address"))
         except DecodeError as err:
-            raise DecodeError(_message(err), f"{where}.keys[{j}].{err.field}") from None
+            raise DecodeError(err.reason, f"{where}.keys[{j}].{err.field}") from None
     return out
 
 
@@ -230,12 +230,6 @@ HANDLERS: dict[str, Callable[[_Tx, int, str, Params], Transfer]] = {
 }
 
 
-def _message(err: DecodeError) -> str:
-    """The message of ``err`` without its field prefix (to re-raise it under a longer path)."""
-    text = str(err)
-    return text[len(err.field) + 2:] if err.field and text.startswith(f"{err.field}: ") else text
-
-
 def decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: int,
                        source: str = "block", field: str = "transaction") -> list[Transfer]:
     """All records of one transaction; raises :class:`DecodeError` naming the bad field."""
@@ -274,7 +268,7 @@ def decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: in
         try:
             out.append(HANDLERS.get(ctype, _other)(ctx, i, ctype, value))
         except DecodeError as err:
-            raise DecodeError(_message(err), f"{field}.raw_data.contract[{i}].parameter.value.{err.field}") from None
+            raise DecodeError(err.reason, f"{field}.raw_data.contract[{i}].parameter.value.{err.field}") from None
     return out
 
 

@@ -20,8 +20,8 @@ Why it stays cheap (target well under 10 µs per transfer):
 * a cycle closed by a new edge u->v is a path v ~> u of <= 3 hops already in the window (a
   repeated transfer on an edge already in the window closes nothing new, so each cycle is counted
   once, by the transfer that completed it); it is counted meet-in-the-middle from the smaller side,
-  never through hubs (degree > ``hub_degree``: exchange traffic, no signal) and with a fixed
-  ``cycle_budget`` of membership checks per transfer.
+  never with a hub (degree > ``hub_degree``: exchange traffic, no signal) at an end, never
+  expanding one, and with a fixed ``cycle_budget`` of membership checks per transfer.
 
 Adjacency is read through ``DiGraph._succ``/``_pred`` (the dict-of-dicts networkx has used since
 1.x): a view object per lookup would cost more than the whole search in the common case.
@@ -196,8 +196,8 @@ class GraphStage:
         Cycles with a hub at an end are not counted: when u or v pays, or is paid by, more than
         ``hub_degree`` addresses in the window, the edge is exchange or contract traffic, and a
         user who withdraws from an exchange and deposits back closes a "cycle" that says nothing
-        about laundering. On a simulated mainnet-like chain two thirds of the searches touched
-        such a hub, and they were most of the graph stage's cost.
+        about laundering. On the 1M-transaction simulated chain 63% of the searches had such a
+        hub at an end, and dropping them took the graph stage from ~11 to ~8.5 µs per transaction.
 
         Meet in the middle with C-level key-set intersections: 2 hops is succ(v) & pred(u);
         3 hops expands the smaller of the two by one more step, skipping hubs in the middle too.
@@ -216,9 +216,7 @@ class GraphStage:
             return 0  # an end is a hub: every customer of an exchange closes cycles through it
         n = 1 if u in sv else 0
         sv_keys, pu_keys = sv.keys(), pu.keys()
-        # isdisjoint walks the smaller view without building a set: most searches find nothing
-        if not sv_keys.isdisjoint(pu_keys):
-            n += len(sv_keys & pu_keys)  # 2 hops: v -> a -> u
+        n += len(sv_keys & pu_keys)  # 2 hops: v -> a -> u
         budget = self.config.cycle_budget - min(n_sv, n_pu)
         if n_sv <= n_pu:  # 3 hops: v -> a -> b -> u, expanding successors of v
             for a in sv:
@@ -229,9 +227,8 @@ class GraphStage:
                 budget -= min(n_sa, n_pu)
                 if budget < 0:
                     break
-                sa_keys = sa.keys()
-                if not sa_keys.isdisjoint(pu_keys):
-                    common = sa_keys & pu_keys
+                common = sa.keys() & pu_keys
+                if common:
                     n += len(common) - (v in common)
         else:  # 3 hops, expanding predecessors of u
             for b in pu:
@@ -242,9 +239,8 @@ class GraphStage:
                 budget -= min(n_pb, n_sv)
                 if budget < 0:
                     break
-                pb_keys = pb.keys()
-                if not pb_keys.isdisjoint(sv_keys):
-                    common = pb_keys & sv_keys
+                common = pb.keys() & sv_keys
+                if common:
                     n += len(common) - (u in common)
         return n
 

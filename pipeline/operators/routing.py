@@ -21,7 +21,6 @@ RECEIVER = "receiver"
 Touch = tuple[str, Transfer, GraphFacts]
 
 
-
 def route(annotated: Iterable[Annotated], n_shards: int = DEFAULT_SHARDS) -> dict[int, list[Touch]]:
     """Split a batch into per-shard touch lists, keeping batch order inside every shard.
 

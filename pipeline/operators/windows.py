@@ -33,8 +33,9 @@ class WindowConfig:
     ``max_hops`` / ``decay``: watchlist exposure propagates at most this many hops, the score is
     multiplied by ``decay`` per hop.
     ``hub_degree``: nodes with more successors/predecessors than this are hubs (exchange hot
-    wallets): the cycle search neither counts cycles through them nor expands them; ``cycle_budget`` caps the membership checks of one search,
-    so a single transfer can never cost more than a fixed amount of work.
+    wallets): the cycle search does not count cycles with a hub at an end and does not expand
+    hubs; ``cycle_budget`` caps the membership checks of one search, so a single transfer can
+    never cost more than a fixed amount of work.
     """
 
     long_ms: int = 3_600_000

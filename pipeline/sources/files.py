@@ -107,7 +107,7 @@ def _read_chunks(fh: io.BufferedIOBase, gzipped: bool, out: queue.Queue, stop: t
     """Reader thread: read and decompress into lists of complete lines.
 
     File reads and zlib release the GIL, so decompression overlaps the JSON parsing and decoding
-    done on the dataflow's thread (a fifth of a replay's time when done serially). A read error
+    done on the dataflow's thread (an eighth of a decode-and-store replay when done serially). A read error
     ends the stream with a :class:`_ReadFailure` after every complete line before it.
     """
     tail = b""

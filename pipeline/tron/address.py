@@ -61,8 +61,7 @@ def hex_to_base58(hex_address: str) -> str:
 
 
 def _hex_to_base58(hex_address: str) -> str:
-    if len(hex_address) != 42 or not hex_address[:2] == "41":
-        raise AddressError(f"hex address must be 42 hex characters starting 41, got {hex_address!r}")
+    """Encode; the caller (``to_base58``) has checked length and prefix."""
     try:
         raw = bytes.fromhex(hex_address)
     except ValueError:
