@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def window_config(a: AnalyticsSettings) -> WindowConfig:
     return WindowConfig(long_ms=a.long_window_s * 1000, short_ms=a.short_window_s * 1000,
                         lateness_ms=a.lateness_s * 1000, horizon_ms=a.first_seen_horizon_s * 1000,
-                        n_shards=a.shards)
+                        first_seen_capacity=a.first_seen_capacity, n_shards=a.shards)
 
 
 def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | None:

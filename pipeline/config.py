@@ -59,9 +59,11 @@ class AnalyticsSettings:
     short_window_s: int = 600
     lateness_s: int = 30
     # How long an address that stops transacting keeps its first-seen time (``age_s`` is capped
-    # at this). The one piece of feature state that is not bounded by the long window: ~150 bytes
-    # per address seen within the horizon (a day of mainnet: a few million addresses).
+    # at this), in tables allocated once at start: ``first_seen_capacity`` addresses in all, 16
+    # bytes each. Size it for the distinct addresses seen within the horizon (a day of mainnet:
+    # 2-3 million); beyond it the least recently seen are forgotten early (stats: evicted).
     first_seen_horizon_s: int = 86_400
+    first_seen_capacity: int = 4_194_304
     min_score_rows: int = 2000  # anomaly micro-batch size when replaying fast
     max_wait_ms: int = 200  # longest complete rows wait for a bigger anomaly batch (fast replays)
     live_max_wait_ms: int = 20  # the same at live or paced speed: blocks come one at a time
@@ -105,7 +107,8 @@ class Settings:
         _positive("pipeline.batch_blocks", self.pipeline.batch_blocks)
         _positive("pipeline.epoch_interval_s", self.pipeline.epoch_interval_s)
         a = self.analytics
-        for name in ("shards", "long_window_s", "short_window_s", "min_score_rows", "max_wait_ms"):
+        for name in ("shards", "long_window_s", "short_window_s", "min_score_rows", "max_wait_ms",
+                     "first_seen_capacity"):
             _positive(f"analytics.{name}", getattr(a, name))
         if a.first_seen_horizon_s < a.long_window_s:
             raise ConfigError(f"analytics.first_seen_horizon_s: must be >= analytics.long_window_s "

@@ -70,3 +70,13 @@ def test_first_seen_horizon_reaches_the_windows_and_may_not_be_shorter_than_the_
     assert window_config(s.analytics).horizon_ms == 7_200_000
     with pytest.raises(ConfigError, match="analytics.first_seen_horizon_s: must be >= analytics.long_window_s"):
         load_settings(env={"TRONRISK_ANALYTICS_FIRST_SEEN_HORIZON_S": "60"})
+
+
+def test_first_seen_capacity_reaches_the_windows_split_across_shards():
+    from pipeline.assemble import window_config
+
+    s = load_settings(env={"TRONRISK_ANALYTICS_FIRST_SEEN_CAPACITY": "1000", "TRONRISK_ANALYTICS_SHARDS": "8"})
+    config = window_config(s.analytics)
+    assert config.first_seen_capacity == 1000 and config.shard_first_seen_capacity == 125
+    with pytest.raises(ConfigError, match="analytics.first_seen_capacity"):
+        load_settings(env={"TRONRISK_ANALYTICS_FIRST_SEEN_CAPACITY": "0"})

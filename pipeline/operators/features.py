@@ -19,7 +19,9 @@ event time, ending at the address's latest event):
 * ``pass_through_delay_s``: seconds from the latest inflow to the outflow that followed it, for
   the latest such outflow in the window; the window length when there is none.
 * ``age_s``: since first seen, capped at the first-seen horizon (addresses quiet for longer are
-  forgotten: the map stays bounded). Every touch counts, not only value movements.
+  forgotten). Every touch counts, not only value movements. An address back after its window
+  expired gets its first-seen time from the fixed-size first-seen table (``first_seen``), at
+  one-second resolution.
 * ``zero_value_in``: inbound value movements with ``amount_raw == 0``; ``dust_in``: inbound with
   ``0 < amount_usd < dust_usd``.
 * ``lookalike_count``: counterparties in the window (either direction) sharing their first 4 and
@@ -52,6 +54,7 @@ from pipeline.operators.address_state import (
     PERMISSION,
     AddrState,
 )
+from pipeline.operators.first_seen import FirstSeenTable
 from pipeline.operators.routing import SENDER, Touch
 from pipeline.operators.windows import NO_HOPS, UNLIMITED_ALLOWANCE, WindowConfig
 from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Kind
@@ -71,17 +74,17 @@ class ShardState:
 
     ``states`` (an ``OrderedDict`` in order of last touch) holds the active addresses; expiry
     pops from its front those untouched for ``long + lateness`` (everything in them has expired)
-    into ``first_seen``, which keeps only first/last seen until the horizon passes. Per-address
-    entries are evicted when the address is touched. Memory is therefore bounded by the window's
-    content plus two integers per address seen within the horizon.
+    into ``first_seen``, a :class:`FirstSeenTable` of fixed size that keeps only first/last seen
+    until the horizon passes. Per-address entries are evicted when the address is touched.
+    Memory is therefore the window's content plus a table allocated once.
     """
 
     def __init__(self, config: WindowConfig | None = None) -> None:
         self.config = config or WindowConfig()
         self.clock = 0
         self.states: OrderedDict[str, AddrState] = OrderedDict()
-        # retired addresses (no window state left): address -> [first, last] seen
-        self.first_seen: OrderedDict[str, list[int]] = OrderedDict()
+        # retired addresses (no window state left): address -> first/last seen, fixed memory
+        self.first_seen = FirstSeenTable(self.config.shard_first_seen_capacity)
         self.late = 0  # touches later than the allowed lateness (clamped, counted)
 
     def process(self, touches: Iterable[Touch]) -> list[AddressUpdate]:
@@ -115,8 +118,8 @@ class ShardState:
             st = states.get(addr)
             if st is None:  # not active in the window: maybe remembered from earlier
                 st = states[addr] = AddrState()
-                seen = first_seen.pop(addr, None)
-                st.first = seen[0] if seen is not None and seen[1] > ts - horizon_ms else ts
+                seen = first_seen.pop(addr, ts - horizon_ms)
+                st.first = ts if seen is None or seen > ts else seen
                 now = st.last_ts = ts
             else:
                 states.move_to_end(addr)
@@ -173,30 +176,27 @@ class ShardState:
     def expire(self) -> None:
         """Retire addresses whose whole window has passed; forget them after the horizon.
 
-        A retired address keeps only ``[first, last]`` seen in ``first_seen`` (in retirement
-        order, which is last-touch order), so its age survives a quiet spell shorter than the
-        horizon; a touch brings it back into ``states``.
+        A retired address keeps only its first and last seen times in ``first_seen``, so its age
+        survives a quiet spell shorter than the horizon; a touch brings it back into ``states``.
+        Nothing needs forgetting explicitly: the table ignores, and reuses, entries last seen
+        before the horizon.
         """
         cfg = self.config
         cutoff = self.clock - cfg.long_ms - cfg.lateness_ms
-        states, first_seen = self.states, self.first_seen
+        forget_before = self.clock - cfg.horizon_ms
+        states, put = self.states, self.first_seen.put
         while states:
             addr, st = next(iter(states.items()))
             if st.last_ts > cutoff:
                 break
             states.popitem(last=False)
-            first_seen[addr] = [st.first, st.last_ts]
-        cutoff = self.clock - cfg.horizon_ms
-        while first_seen:
-            _, seen = next(iter(first_seen.items()))
-            if seen[1] > cutoff:
-                break
-            first_seen.popitem(last=False)
+            put(addr, st.first, st.last_ts, forget_before)
 
     def stats(self) -> dict[str, int]:
         return {
             "addresses": len(self.states),
-            "first_seen": len(self.first_seen) + len(self.states),  # every address remembered
+            "first_seen": self.first_seen.used + len(self.states),  # remembered (some may be stale)
+            "first_seen_evicted": self.first_seen.evicted,  # live entries lost to a full bucket
             "entries": sum(st.window_size() for st in self.states.values()),
             "late": self.late,
         }

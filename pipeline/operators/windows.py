@@ -28,7 +28,10 @@ class WindowConfig:
     anything later is treated as arriving at the lateness boundary (counted, never dropped), so
     state never has to reopen an evicted window.
     ``horizon_ms``: first-seen memory; an address inactive for longer is forgotten and its
-    ``age_s`` is capped at this horizon, which keeps the first-seen map bounded.
+    ``age_s`` is capped at this horizon.
+    ``first_seen_capacity``: addresses the first-seen tables hold in all (split evenly across
+    the shards, allocated once; 16 bytes each): size it for the distinct addresses seen within
+    the horizon -- the default, 4 Mi (64 MiB), covers a day of mainnet (~2-3 M) with room.
     ``dust_usd``: inbound transfers with 0 < USD < this are dust.
     ``max_hops`` / ``decay``: watchlist exposure propagates at most this many hops, the score is
     multiplied by ``decay`` per hop.
@@ -42,6 +45,7 @@ class WindowConfig:
     short_ms: int = 600_000
     lateness_ms: int = 30_000
     horizon_ms: int = 86_400_000
+    first_seen_capacity: int = 4_194_304
     dust_usd: float = 1.0
     max_hops: int = 3
     decay: float = 0.5
@@ -66,6 +70,13 @@ class WindowConfig:
             raise ConfigError("windows: hub_degree and cycle_budget must be >= 1")
         if not 1 <= self.n_shards <= 4096:
             raise ConfigError(f"windows: n_shards must be 1..4096, got {self.n_shards}")
+        if self.first_seen_capacity < 1:
+            raise ConfigError(f"windows: first_seen_capacity must be >= 1, got {self.first_seen_capacity}")
+
+    @property
+    def shard_first_seen_capacity(self) -> int:
+        """One shard's share of ``first_seen_capacity``."""
+        return -(-self.first_seen_capacity // self.n_shards)
 
 
 def shard_of(address: str, n_shards: int = DEFAULT_SHARDS) -> int:

@@ -3,7 +3,10 @@
 Every address leaves the decoder in base58, validated. Encoding is pure-Python big-integer work
 (~5 µs), and the same few hundred thousand addresses recur block after block (USDT's contract,
 exchange hot wallets), so both directions sit behind one bounded LRU cache (``to_base58``):
-memory stays fixed however long the stream runs.
+memory stays fixed however long the stream runs. 65,536 entries (~20 MB): on the 4M-transaction
+simulated chain a cache four times larger saved only 10% of the misses (335k vs 373k of 9.9M
+lookups; most misses are one-off fresh addresses) and no measurable decode time (5.0 vs 5.1
+µs/tx), while it took three hours of chain to fill -- RSS that kept growing for three hours.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _INDEX = {c: i for i, c in enumerate(ALPHABET)}
 PREFIX = 0x41
 ZERO_HEX = "410000000000000000000000000000000000000000"
-_CACHE_SIZE = 1 << 18
+_CACHE_SIZE = 1 << 16
 
 
 def _checksum(payload: bytes) -> bytes:

@@ -244,13 +244,15 @@ def test_retired_address_keeps_its_age_until_the_horizon(chain, runner):
     r.feed([chain.tx(0, "A", "B", 5)])
     r.feed([chain.tx(200, "X", "Y")])  # the shard clock passes A's window: A is retired
     shard = r.shards[0]
-    assert "A" not in shard.states and shard.first_seen["A"] == [chain_ts(0), chain_ts(0)]
+    assert "A" not in shard.states and shard.first_seen.get("A", 0) == (chain_ts(0), chain_ts(0))
     ups = r.feed([chain.tx(250, "A", "C")])
     a = r.last(ups, "A")
     assert a["age_s"] == 250.0 and a["tx_out_count"] == 1.0 and a["distinct_out"] == 1.0
     r.feed([chain.tx(700, "X", "Y")])  # B (t=0) is now past the horizon: forgotten entirely
-    assert "B" not in shard.first_seen and "B" not in shard.states
-    assert shard.stats()["first_seen"] == len(shard.first_seen) + len(shard.states)
+    assert shard.first_seen.get("B", chain_ts(700) - cfg.horizon_ms) is None and "B" not in shard.states
+    assert shard.first_seen.get("A", 0) == (chain_ts(0), chain_ts(250))  # retired again, first kept
+    stats = shard.stats()
+    assert stats["first_seen"] == shard.first_seen.used + len(shard.states) and stats["first_seen_evicted"] == 0
 
 
 def chain_ts(at: float) -> int:
