@@ -10,8 +10,11 @@ features are identical with 1 or N workers downstream.
 Why it stays cheap (target well under 10 µs per transfer):
 
 * a ``networkx.DiGraph`` holds one edge per (sender, receiver) pair seen in the long window, with
-  the latest timestamp; a heap of ``(ts, u, v)`` holds one entry per edge, re-pushed lazily when
-  the edge was refreshed, so eviction is amortised O(log E) and the graph (and everything hung on
+  the latest timestamp; an expiry wheel (one bucket of edges per block timestamp, buckets in time
+  order) files each edge once, under the time it was created, and a refreshed edge is re-filed
+  under its latest time only when its bucket comes due -- so eviction is O(1) per edge (a heap
+  of ``(ts, u, v)`` cost O(log E) comparisons, and ties on ``ts`` compared address strings
+  scattered over the heap: 9% of the feature benchmark), and the graph (and everything hung on
   its nodes) is bounded by the window's content;
 * exposure propagates along each new edge only (receiver inherits ``hops+1`` and
   ``score*decay`` from the sender, the sender inherits from the receiver: paying a sanctioned
@@ -29,8 +32,9 @@ Adjacency is read through ``DiGraph._succ``/``_pred`` (the dict-of-dicts network
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -70,7 +74,9 @@ class GraphStage:
         self.watchlist: frozenset[str] = frozenset(watchlist)
         self.graph = nx.DiGraph()
         self.clock = 0  # max event time seen, ms
-        self._heap: list[tuple[int, str, str]] = []
+        # expiry wheel: ts -> edges filed under it; _due holds those ts in increasing order
+        self._wheel: dict[int, list[tuple[str, str]]] = {}
+        self._due: deque[int] = deque()
         # address -> [hops, hops_until_ms, score, score_at_ms]; only for nodes in the graph
         self._exposure: dict[str, list] = {}
         self.watch_token = 0  # id() of the snapshot last swapped in by graph_step
@@ -108,7 +114,7 @@ class GraphStage:
         return {
             "nodes": self.graph.number_of_nodes(),
             "edges": self.graph.number_of_edges(),
-            "heap": len(self._heap),
+            "filed": sum(len(b) for b in self._wheel.values()),  # == edges: each filed once
             "exposed": len(self._exposure),
         }
 
@@ -159,7 +165,7 @@ class GraphStage:
         if data is None:  # a new edge: count the cycles it closes (each cycle once per window)
             cycles = self._count_paths(u, v)
             self._link(u, v, now)
-            heapq.heappush(self._heap, (now, u, v))
+            self._file(u, v, now)
         else:
             cycles = 0
             data["ts"] = max(data["ts"], now)
@@ -244,25 +250,37 @@ class GraphStage:
                     n += len(common) - (u in common)
         return n
 
+    def _file(self, u: str, v: str, ts: int) -> None:
+        """File edge ``u -> v`` in the wheel under ``ts`` (a new bucket is nearly always the last)."""
+        bucket = self._wheel.get(ts)
+        if bucket is None:
+            bucket = self._wheel[ts] = []
+            due = self._due
+            if not due or due[-1] < ts:
+                due.append(ts)
+            else:  # a late block, or an edge re-filed under a time between two buckets
+                due.insert(bisect.bisect_left(due, ts), ts)
+        bucket.append((u, v))
+
     def _evict(self, cutoff: int) -> None:
         """Drop edges whose latest transfer is at or before ``cutoff``; drop nodes left bare."""
-        heap = self._heap
-        if not heap or heap[0][0] > cutoff:
+        due = self._due
+        if not due or due[0] > cutoff:
             return
         g = self.graph
-        succ, pred = g._succ, g._pred
-        while heap and heap[0][0] <= cutoff:
-            _, u, v = heapq.heappop(heap)
-            last = succ[u][v]["ts"]
-            if last > cutoff:
-                heapq.heappush(heap, (last, u, v))
-                continue
-            del succ[u][v]
-            del pred[v][u]
-            for node in (u, v):
-                if not succ[node] and not pred[node]:  # bare: no edge left to remove with it
-                    del succ[node], pred[node], g._node[node]
-                    self._exposure.pop(node, None)
+        succ, pred, wheel = g._succ, g._pred, self._wheel
+        while due and due[0] <= cutoff:
+            for u, v in wheel.pop(due.popleft()):
+                last = succ[u][v]["ts"]
+                if last > cutoff:  # refreshed since it was filed: due again at its latest time
+                    self._file(u, v, last)
+                    continue
+                del succ[u][v]
+                del pred[v][u]
+                for node in (u, v):
+                    if not succ[node] and not pred[node]:  # bare: no edge left to remove with it
+                        del succ[node], pred[node], g._node[node]
+                        self._exposure.pop(node, None)
         exposure = self._exposure
         if len(exposure) > 2 * len(succ) + 1024:
             log.warning("exposure map larger than graph: %d vs %d nodes", len(exposure), len(succ))

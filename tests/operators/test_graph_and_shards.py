@@ -105,7 +105,7 @@ def test_state_stays_bounded_on_a_long_stream(chain):
     # entries are evicted when their address is touched, and idle addresses dropped after
     # long + lateness: so at most two windows of touches (8 per 3 s block, 2 sides) are held
     assert max(x[2] for x in sizes) <= 2 * 8 * (2 * SMALL.long_ms + SMALL.lateness_ms) // 3000
-    assert graph.stats()["heap"] == graph.stats()["edges"]
+    assert graph.stats()["filed"] == graph.stats()["edges"]
 
 
 def test_graph_evicts_everything_after_a_quiet_window(chain):
@@ -113,8 +113,22 @@ def test_graph_evicts_everything_after_a_quiet_window(chain):
     g.process([chain.tx(0, "W", "A"), chain.tx(0, "A", "B"), chain.tx(3, "B", "W")])
     assert g.stats()["edges"] == 3 and g.stats()["exposed"] == 2
     g.process([chain.tx(64, "X", "Y")])
-    assert g.stats() == {"nodes": 2, "edges": 1, "heap": 1, "exposed": 0}
+    assert g.stats() == {"nodes": 2, "edges": 1, "filed": 1, "exposed": 0}
     assert g.exposure("A") == (9, 0.0) and g.exposure("W") == (0, 1.0)
+
+
+def test_a_refreshed_edge_lives_a_window_from_its_latest_transfer_and_a_late_one_from_its_own(chain):
+    g = GraphStage(SMALL)  # long window 60 s, lateness 2 s
+    g.process([chain.tx(0, "A", "B")])
+    g.process([chain.tx(30, "A", "B"), chain.tx(30, "C", "D")])  # A->B refreshed at 30 s
+    g.process([chain.tx(29, "E", "F")])  # late, within the lateness: filed between two buckets
+    g.process([chain.tx(61, "X", "Y")])  # A->B's first bucket is due: re-filed under 30 s
+    assert g.graph.has_edge("A", "B") and g.stats()["filed"] == g.stats()["edges"] == 4
+    g.process([chain.tx(89.5, "X", "Z")])  # 29 s is due, 30 s is not
+    assert not g.graph.has_edge("E", "F") and g.graph.has_edge("A", "B") and g.graph.has_edge("C", "D")
+    g.process([chain.tx(90, "X", "Z")])
+    assert not g.graph.has_edge("A", "B") and not g.graph.has_edge("C", "D")
+    assert g.stats() == {"nodes": 3, "edges": 2, "filed": 2, "exposed": 0}
 
 
 def test_hub_edges_are_not_expanded_and_work_is_capped(chain):
