@@ -10,12 +10,16 @@ features are identical with 1 or N workers downstream.
 Why it stays cheap (target well under 10 µs per transfer):
 
 * a ``networkx.DiGraph`` holds one edge per (sender, receiver) pair seen in the long window, with
-  the latest timestamp; an expiry wheel (one bucket of edges per block timestamp, buckets in time
-  order) files each edge once, under the time it was created, and a refreshed edge is re-filed
-  under its latest time only when its bucket comes due -- so eviction is O(1) per edge (a heap
-  of ``(ts, u, v)`` cost O(log E) comparisons, and ties on ``ts`` compared address strings
-  scattered over the heap: 9% of the feature benchmark), and the graph (and everything hung on
-  its nodes) is bounded by the window's content;
+  the latest timestamp; an expiry wheel (one bucket per block timestamp, buckets in time order)
+  files each edge once, under the time it was created, and a refreshed edge is re-filed under its
+  latest time only when its bucket comes due -- so eviction is O(1) per edge (a heap of
+  ``(ts, u, v)`` cost O(log E) comparisons, and ties on ``ts`` compared address strings scattered
+  over the heap: 9% of the feature benchmark), and the graph (and everything hung on its nodes)
+  is bounded by the window's content;
+* the edges of one block share one attribute dict, ``{"ts": block time}``, owned by that block's
+  bucket (a refresh points the edge at the newer bucket's dict); a bucket keeps its edges as two
+  lists of endpoints: a quarter of a million fewer live objects than a dict and a tuple per edge,
+  which the whole process feels as fewer cache misses;
 * exposure propagates along each new edge only (receiver inherits ``hops+1`` and
   ``score*decay`` from the sender, the sender inherits from the receiver: paying a sanctioned
   address is exposure too) -- in time order, which is how tainted funds actually move; the score
@@ -74,8 +78,9 @@ class GraphStage:
         self.watchlist: frozenset[str] = frozenset(watchlist)
         self.graph = nx.DiGraph()
         self.clock = 0  # max event time seen, ms
-        # expiry wheel: ts -> edges filed under it; _due holds those ts in increasing order
-        self._wheel: dict[int, list[tuple[str, str]]] = {}
+        # expiry wheel: ts -> (the edge attributes {"ts": ts}, senders, receivers) of the edges
+        # filed under ts; _due holds those ts in increasing order
+        self._wheel: dict[int, tuple[dict[str, int], list[str], list[str]]] = {}
         self._due: deque[int] = deque()
         # address -> [hops, hops_until_ms, score, score_at_ms]; only for nodes in the graph
         self._exposure: dict[str, list] = {}
@@ -114,7 +119,7 @@ class GraphStage:
         return {
             "nodes": self.graph.number_of_nodes(),
             "edges": self.graph.number_of_edges(),
-            "filed": sum(len(b) for b in self._wheel.values()),  # == edges: each filed once
+            "filed": sum(len(b[1]) for b in self._wheel.values()),  # == edges: each filed once
             "exposed": len(self._exposure),
         }
 
@@ -165,10 +170,10 @@ class GraphStage:
         if data is None:  # a new edge: count the cycles it closes (each cycle once per window)
             cycles = self._count_paths(u, v)
             self._link(u, v, now)
-            self._file(u, v, now)
         else:
             cycles = 0
-            data["ts"] = max(data["ts"], now)
+            if now > data["ts"]:  # point the edge at this block's attributes; re-filed when due
+                succ_u[v] = self.graph._pred[v][u] = self._bucket(now)[0]
         exp, watch = self._exposure, self.watchlist
         if u in exp or v in exp or u in watch or v in watch:
             hu, su = self._get(u, now)
@@ -187,14 +192,18 @@ class GraphStage:
     def _link(self, u: str, v: str, now: int) -> None:
         """``graph.add_edge(u, v, ts=now)`` for an edge known to be new, on networkx's adjacency
         dicts directly (as networkx itself does): the public call costs more than the rest of
-        the transfer's graph work. Eviction removes edges and bare nodes the same way."""
+        the transfer's graph work. Eviction removes edges and bare nodes the same way. The edge
+        is filed in the wheel under ``now`` and shares that bucket's attribute dict."""
         g = self.graph
         succ, pred, nodes = g._succ, g._pred, g._node
         if u not in succ:
             succ[u], pred[u], nodes[u] = {}, {}, {}
         if v not in succ:
             succ[v], pred[v], nodes[v] = {}, {}, {}
-        succ[u][v] = pred[v][u] = {"ts": now}
+        attrs, senders, receivers = self._bucket(now)
+        succ[u][v] = pred[v][u] = attrs
+        senders.append(u)
+        receivers.append(v)
 
     def _count_paths(self, u: str, v: str) -> int:
         """Simple paths v ~> u of 1..3 hops already in the graph: cycles the edge u->v closes.
@@ -250,17 +259,17 @@ class GraphStage:
                     n += len(common) - (u in common)
         return n
 
-    def _file(self, u: str, v: str, ts: int) -> None:
-        """File edge ``u -> v`` in the wheel under ``ts`` (a new bucket is nearly always the last)."""
+    def _bucket(self, ts: int) -> tuple[dict[str, int], list[str], list[str]]:
+        """The wheel's bucket for ``ts``, created on first use (nearly always after the last one)."""
         bucket = self._wheel.get(ts)
         if bucket is None:
-            bucket = self._wheel[ts] = []
+            bucket = self._wheel[ts] = ({"ts": ts}, [], [])
             due = self._due
             if not due or due[-1] < ts:
                 due.append(ts)
-            else:  # a late block, or an edge re-filed under a time between two buckets
+            else:  # a late block, within the allowed lateness
                 due.insert(bisect.bisect_left(due, ts), ts)
-        bucket.append((u, v))
+        return bucket
 
     def _evict(self, cutoff: int) -> None:
         """Drop edges whose latest transfer is at or before ``cutoff``; drop nodes left bare."""
@@ -270,10 +279,13 @@ class GraphStage:
         g = self.graph
         succ, pred, wheel = g._succ, g._pred, self._wheel
         while due and due[0] <= cutoff:
-            for u, v in wheel.pop(due.popleft()):
-                last = succ[u][v]["ts"]
-                if last > cutoff:  # refreshed since it was filed: due again at its latest time
-                    self._file(u, v, last)
+            attrs, senders, receivers = wheel.pop(due.popleft())
+            for u, v in zip(senders, receivers):
+                current = succ[u][v]
+                if current is not attrs:  # refreshed since: file it under its latest time, whose
+                    later = wheel[current["ts"]]  # bucket is still ahead (times only increase)
+                    later[1].append(u)
+                    later[2].append(v)
                     continue
                 del succ[u][v]
                 del pred[v][u]
