@@ -78,7 +78,9 @@ class FirstSeenTable:
         """Remember ``address``; a full bucket loses its least recently seen entry.
 
         ``not_before_ms`` (the horizon cut) tells a stale victim, which is free to overwrite,
-        from a live one, which is counted in ``evicted``.
+        from a live one, which is counted in ``evicted``. The scan may stop at the first empty
+        slot: an address is here only while retired (the shard pops it when it becomes active
+        again), so a later slot never holds a second copy.
         """
         fp = fingerprint(address)
         base = (fp % self.buckets) * WAYS
