@@ -18,6 +18,7 @@ The stage objects are the pure ones from ``pipeline.operators``, ``pipeline.rule
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 
+from pipeline.hot_reload import HotReload
 from pipeline.operators.features import ShardState
 from pipeline.operators.graph import GraphStage
 from pipeline.operators.routing import route
@@ -36,6 +38,8 @@ from pipeline.records import AddressUpdate, Alert, DecodedBlock
 from pipeline.sinks.clickhouse import FLUSH  # not a table: tells the sink that rows it holds are due
 from pipeline.sinks.rows import feature_rows
 from pipeline.tickets.outbox import outbox_rows
+
+log = logging.getLogger(__name__)
 
 TableRows = tuple[str, list[tuple]]
 SCORE_KEY = "score"
@@ -56,14 +60,25 @@ class AnalyticsSpec:
     write_features: bool = True
     routing: Any = None  # pipeline.tickets.Routing: alerts that open tickets go to the outbox
     recovery: bool = False  # snapshots cost a pickle of the state; skip them when nothing keeps them
+    hot: HotReload | None = None  # rule and watchlist edits picked up while running (None: never)
 
 
 class _GraphLogic(op.StatefulBatchLogic):
     def __init__(self, spec: AnalyticsSpec, resume: bytes | None) -> None:
         self.spec = spec
         self.graph, self.seq = pickle.loads(resume) if resume else (GraphStage(spec.windows, spec.watchlist), 0)
+        self._lists: object = None  # the watchlist snapshot applied (a resumed graph applies today's)
 
     def on_batch(self, values: list[DecodedBlock]) -> tuple[Iterable[tuple], bool]:
+        hot = self.spec.hot
+        if hot is not None:
+            hot.poll()
+            lists = hot.watchlists
+            if lists is not None and lists is not self._lists:
+                self._lists = lists
+                exposed = self.graph.set_watchlist(lists.addresses)
+                if exposed:
+                    log.info("watchlists: %d addresses in the window are now exposed", exposed)
         out: list[tuple] = []
         n_shards = self.spec.windows.n_shards
         for block in values:
@@ -86,10 +101,20 @@ class _ShardLogic(op.StatefulBatchLogic):
         state, cooldowns = pickle.loads(resume) if resume else (ShardState(spec.windows), None)
         self.state: ShardState = state
         self.rules = _fresh_ruleset(spec.ruleset)
+        self._base = spec.ruleset  # the rule set (as loaded) that self.rules copies
         if cooldowns and self.rules is not None:
             self.rules.import_state(cooldowns)
 
     def on_batch(self, values: list[tuple[str, list]]) -> tuple[Iterable[tuple], bool]:
+        hot = self.spec.hot
+        if hot is not None:
+            hot.poll()
+            base = hot.ruleset
+            if base is not self._base and base is not None:  # reloaded: same cooldowns, new rules
+                rules = _fresh_ruleset(base)
+                if self.rules is not None:
+                    rules.adopt_state(self.rules)
+                self.rules, self._base = rules, base
         per_block: dict[int, tuple[list[AddressUpdate], list[Alert]]] = {}
         for _tag, touches in values:
             updates = self.state.process(touches)

@@ -7,6 +7,7 @@ block is read, and reported as one line naming the file (a :class:`PipelineError
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 from pipeline.analytics import AnalyticsSpec
@@ -28,11 +29,16 @@ def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | N
     a = settings.analytics
     if not a.enabled:
         return None
+    from pipeline.hot_reload import HotReload
     from pipeline.rules.engine import load_ruleset
-    from pipeline.watchlists import load_watchlists
+    from pipeline.watchlists import WatchlistLoader
 
-    watchlists = load_watchlists(a.watchlists) if a.watchlists else None
+    lists = WatchlistLoader(a.watchlists) if a.watchlists else None  # the first load must succeed
+    watchlists = lists.current() if lists is not None else None
     ruleset = load_ruleset(list(a.rules), watchlists) if a.rules else None
+    hot = None  # holds what is in force; looks at the files again only with an interval set
+    if ruleset is not None or lists is not None:
+        hot = HotReload(ruleset, list(a.rules), lists, a.reload_interval_s or math.inf)
     routing = None
     if settings.tickets.enabled:
         from pipeline.tickets.service import routing_for
@@ -50,6 +56,7 @@ def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | N
         recovery=bool(settings.pipeline.recovery_dir),
         sink_delay_s=sink_delay_s(settings, paced),
         routing=routing,
+        hot=hot,
     )
 
 

@@ -52,6 +52,7 @@ class AnalyticsSettings:
     enabled: bool = True  # graph, features, rules and anomaly scoring; off = decode and store only
     rules: tuple[str, ...] = (str(REPO / "rules"),)  # rule files or directories
     watchlists: str = str(REPO / "rules" / "lists")  # directory of watchlist files
+    reload_interval_s: float = 5.0  # how often rule and watchlist files are checked for edits; 0 = never
     model: str = str(REPO / "models" / "iforest")  # model directory or card; "" = no anomaly scoring
     anomaly_threshold: float = -1.0  # calibrated 0-100; -1 = the model card's threshold
     shards: int = 32  # address shards: fixed, so results do not depend on the worker count
@@ -113,6 +114,9 @@ class Settings:
         if a.first_seen_horizon_s < a.long_window_s:
             raise ConfigError(f"analytics.first_seen_horizon_s: must be >= analytics.long_window_s "
                               f"({a.long_window_s}), got {a.first_seen_horizon_s}")
+        if a.reload_interval_s < 0:
+            raise ConfigError(f"analytics.reload_interval_s: must be >= 0 (0 = no hot reload), got "
+                              f"{a.reload_interval_s}")
         if not (a.anomaly_threshold == -1.0 or 0.0 <= a.anomaly_threshold <= 100.0):
             raise ConfigError(f"analytics.anomaly_threshold: must be 0..100 (or -1), got {a.anomaly_threshold}")
         if self.prices.trx_usd < 0:

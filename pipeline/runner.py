@@ -72,7 +72,10 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
             from pipeline.audit.hook import audit_hook
 
             audit = audit_hook(settings.clickhouse.dsn, spec.ruleset, spec.scorer,
-                               window_ms=settings.analytics.long_window_s * 1000)
+                               window_ms=settings.analytics.long_window_s * 1000,
+                               watchlists=spec.hot.watchlists if spec.hot is not None else None)
+            if spec.hot is not None:  # what a reload puts in force is chained like the start's
+                spec.hot.subscribe(audit.reloaded)
             on_commit = audit if on_commit is None else _both(audit, on_commit)
     stats = RunStats()
     bar = _progress_bar() if progress else None
@@ -95,7 +98,7 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
         from pipeline.sources.live_flow import PendingSpec
 
         pending_spec = PendingSpec(settings.token_registry(), getattr(spec_, "ruleset", None), pending_timeout_s,
-                                   recovery=bool(settings.pipeline.recovery_dir))
+                                   recovery=bool(settings.pipeline.recovery_dir), hot=getattr(spec_, "hot", None))
     spec = FlowSpec(
         source=source,
         pending=pending,

@@ -35,6 +35,7 @@ class Kind:
     TICKET_DELIVERED = "ticket_delivered"
     RULES_LOADED = "rules_loaded"
     MODEL_LOADED = "model_loaded"
+    WATCHLIST_LOADED = "watchlist_loaded"
     DISPOSITION = "disposition"
     EXPORT = "export"
 

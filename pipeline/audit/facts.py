@@ -10,6 +10,7 @@ Alerts are the one case whose kind depends on history: the first status chained 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -40,6 +41,22 @@ def rules_loaded_records(ruleset: Any) -> list[AuditRecord]:
         payload = {"rule_id": rule.id, "version": rule.version, "severity": rule.severity,
                    "enabled": bool(rule.enabled), "where": f"{rule.path}:{rule.line}"}
         out.append(make_record(Kind.RULES_LOADED, rule.id, payload, rule.version))
+    return out
+
+
+def watchlist_loaded_records(watchlists: Any) -> list[AuditRecord]:
+    """One record per list in force (a ``WatchlistSet``), versioned by a SHA-256 of its sorted
+    addresses: which sanctions list an alert was (or was not) raised against is itself evidence."""
+    members: dict[str, list[str]] = {name: [] for name in watchlists.lists}
+    for address in watchlists:
+        for entry in watchlists.entries_of(address):
+            members[entry.list_name].append(address)
+    out = []
+    for name, info in sorted(watchlists.lists.items()):
+        digest = hashlib.sha256("\n".join(sorted(members[name])).encode()).hexdigest()
+        payload = {"list": name, "label": info.label, "severity": info.severity,
+                   "addresses": len(members[name]), "sha256": digest, "path": str(info.path)}
+        out.append(make_record(Kind.WATCHLIST_LOADED, name, payload, digest))
     return out
 
 

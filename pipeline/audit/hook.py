@@ -58,11 +58,12 @@ class AuditHook:
         self._appender: AuditAppender | None = None
         self._lock = threading.Lock()
         self._pending: list[tuple] = []  # committed alerts not chained yet (bounded: see __call__)
+        self._facts: list[AuditRecord] = []  # what hot reloads put in force, not chained yet
         self._last = time.monotonic()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state.update(_client=None, _appender=None, _lock=None, _pending=[])  # per process
+        state.update(_client=None, _appender=None, _lock=None, _pending=[], _facts=[])  # per process
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -89,7 +90,8 @@ class AuditHook:
             if alerts:
                 self._pending.extend(alerts)
             if len(self._pending) >= self.batch_alerts or (
-                    self._pending and time.monotonic() - self._last >= self.max_wait_s):
+                    self._pending and time.monotonic() - self._last >= self.max_wait_s) or (
+                    self._facts and self._appender is not None):
                 self._process()
 
     def sync(self) -> None:
@@ -102,6 +104,10 @@ class AuditHook:
     def _process(self) -> None:
         appender = with_retry(self._open, "opening the audit log")
         self._last = time.monotonic()
+        if self._facts:  # before the alerts: what was in force when they were chained
+            facts = self._facts
+            with_retry(lambda: appender.append(facts), f"{len(facts)} audit records of a reload")
+            self._facts = []
         alerts, self._pending = self._pending, []
         if not alerts:
             return
@@ -119,10 +125,30 @@ class AuditHook:
         with self._lock:
             return len(with_retry(lambda: self._open().append(records), f"{len(records)} audit records"))
 
+    def reloaded(self, ruleset: Any, watchlists: Any) -> None:
+        """:class:`pipeline.hot_reload.HotReload` listener: chain the rule versions and lists a
+        reload put in force (either may be ``None``: unchanged), and give evidence the new rule
+        definitions.
+
+        The records wait for the next committed batch rather than being written here: the
+        reload is noticed on a worker thread of any process, and only the sink's process owns
+        the store (chDB allows no other).
+        """
+        from pipeline.audit.evidence import rule_definitions
+        from pipeline.audit.facts import rules_loaded_records, watchlist_loaded_records
+
+        records = rules_loaded_records(ruleset) if ruleset is not None else []
+        if watchlists is not None:
+            records += watchlist_loaded_records(watchlists)
+        with self._lock:
+            if ruleset is not None:
+                self.definitions = rule_definitions(ruleset)
+            self._facts.extend(records)
+
     def close(self) -> None:
         """Chain what is left and record the final head (call at the end of a run)."""
         with self._lock:
-            if self._pending:
+            if self._pending or (self._facts and self._appender is not None):
                 self._process()
             if self._appender is not None:
                 self._appender.close()
@@ -130,16 +156,19 @@ class AuditHook:
                 self._appender = self._client = None
 
 
-def audit_hook(dsn: str, ruleset: Any = None, scorer: Any = None, window_ms: int = 3_600_000) -> AuditHook:
-    """The hook for a run: chains the rule and model versions in service, then every alert.
+def audit_hook(dsn: str, ruleset: Any = None, scorer: Any = None, window_ms: int = 3_600_000,
+               watchlists: Any = None) -> AuditHook:
+    """The hook for a run: chains the rule, model and watchlist versions in service, then every alert.
 
     ``ruleset`` is a ``pipeline.rules.engine.RuleSet`` (rules carry content-derived ``.version``),
     ``scorer`` an ``AnomalyScorer`` (each model has a content-derived ``.version``, its card's id).
     """
     from pipeline.audit.evidence import rule_definitions
-    from pipeline.audit.facts import model_loaded_record, rules_loaded_records
+    from pipeline.audit.facts import model_loaded_record, rules_loaded_records, watchlist_loaded_records
 
     startup = rules_loaded_records(ruleset) if ruleset is not None else []
+    if watchlists is not None:
+        startup += watchlist_loaded_records(watchlists)
     for model in getattr(scorer, "models", ()) or ():
         card = {"detector": getattr(model, "detector", model.name),
                 "features": list(getattr(model, "feature_names", ()))}

@@ -86,9 +86,19 @@ class GraphStage:
         self._exposure: dict[str, list] = {}
         self.watch_token = 0  # id() of the snapshot last swapped in by graph_step
 
-    def set_watchlist(self, watchlist: Iterable[str]) -> None:
-        """Swap in a reloaded watchlist (kept as a frozenset: membership is the hot path)."""
-        self.watchlist = frozenset(watchlist)
+    def set_watchlist(self, watchlist: Iterable[str]) -> int:
+        """Swap in a reloaded watchlist (kept as a frozenset: membership is the hot path).
+
+        Addresses new to the list expose their neighbourhood in the window at once, rather than
+        only through edges that arrive later: a counterparty paid ten minutes before the listing
+        is one hop from a sanctioned address now. Returns how many addresses gained exposure.
+        Addresses taken off a list stop exposing anyone new; what they passed on fades with the
+        window like any other exposure.
+        """
+        new = frozenset(watchlist)
+        added = new - self.watchlist
+        self.watchlist = new
+        return self._expose_neighbourhood(added) if added else 0
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -160,6 +170,39 @@ class GraphStage:
         if score >= cur_score:
             e[2] = score
             e[3] = now
+
+    def _expose_neighbourhood(self, listed: Iterable[str]) -> int:
+        """Breadth-first from newly ``listed`` addresses over the window graph, both directions
+        (exposure also flows both ways along a new edge), up to ``max_hops``: hop ``h`` gets
+        score ``decay**h`` as of the stage clock, through :meth:`_offer` (kept when better).
+
+        Hubs (degree > ``hub_degree``) receive exposure but are not expanded beyond the listed
+        address's own neighbours: every customer of an exchange that once received from a
+        sanctioned address is not two hops from it in any useful sense, and expanding one would
+        touch the whole window. Cost: a bounded walk per listed address present in the graph.
+        """
+        succ, pred = self.graph._succ, self.graph._pred
+        cfg, now, watch = self.config, self.clock, self.watchlist
+        cap = cfg.hub_degree
+        frontier = [a for a in sorted(listed) if a in succ]
+        seen = set(frontier)
+        exposed = 0
+        for hops in range(1, cfg.max_hops + 1):
+            score = cfg.decay ** hops
+            ahead: list[str] = []
+            for a in frontier:
+                out_, in_ = succ[a], pred[a]
+                if hops > 1 and (len(out_) > cap or len(in_) > cap):
+                    continue
+                for b in (*out_, *in_):
+                    if b in seen or b in watch:
+                        continue
+                    seen.add(b)
+                    self._offer(b, hops, score, now)
+                    ahead.append(b)
+                    exposed += 1
+            frontier = ahead
+        return exposed
 
     def _add_edge(self, u: str, v: str, now: int) -> GraphFacts:
         if not u or not v or u == v:

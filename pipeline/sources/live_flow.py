@@ -61,6 +61,7 @@ class PendingSpec:
     timeout_s: float = 120.0
     max_tracked: int = 200_000
     recovery: bool = True  # False: skip the per-epoch snapshot copy when nothing keeps it
+    hot: Any = None  # pipeline.hot_reload.HotReload: a rule edit reaches pending transactions too
 
 
 class _PendingLogic(op.StatefulBatchLogic):
@@ -71,8 +72,15 @@ class _PendingLogic(op.StatefulBatchLogic):
         evaluate = pending_evaluator(spec.ruleset)[0] if spec.ruleset is not None else None
         self.tracker = resume or PendingTracker(evaluate, int(spec.timeout_s * 1000), spec.max_tracked)
         self.tracker.evaluate = evaluate
+        self._rules = spec.ruleset  # the rule set ``evaluate`` runs
 
     def on_batch(self, values: list[Any]) -> tuple[Iterable[TableRows], bool]:
+        hot = self.spec.hot
+        if hot is not None:
+            hot.poll()
+            if hot.ruleset is not self._rules and hot.ruleset is not None:
+                self._rules = hot.ruleset
+                self.tracker.evaluate = pending_evaluator(hot.ruleset)[0]
         alerts: list[Any] = []
         leads: list[Any] = []
         dead: list[DeadLetter] = []
