@@ -5,13 +5,12 @@ A plain module (not conftest.py) so `from anomaly_data import ...` cannot collid
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Kind, Transfer
+from tests.conftest import SHARED
 
-OFAC = Path("/work/shared/data/lists/ofac_sdn_trx.txt")
+OFAC = SHARED / "lists" / "ofac_sdn_trx.txt"
 COL = {n: j for j, n in enumerate(FEATURE_NAMES)}
 
 

@@ -10,8 +10,9 @@ import pytest
 from pipeline.anomaly.persistence import load
 from pipeline.cli.cmd_train import parse_params
 from pipeline.errors import ConfigError
+from tests.conftest import SHARED
 
-BLOCKS = Path("/work/shared/data/tron")
+BLOCKS = SHARED / "tron"
 
 
 def _run(argv: list[str]) -> int:

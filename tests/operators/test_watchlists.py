@@ -7,16 +7,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.operators.conftest import Chain
 
 from pipeline.errors import ConfigError
 from pipeline.operators.graph import GraphStage
 from pipeline.tron.address import base58_to_hex
 from pipeline.watchlists import WatchlistLoader, load_watchlists
+from tests.conftest import SHARED
+from tests.operators.conftest import Chain
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "rules" / "lists"
-SHARED_OFAC = Path("/work/shared/data/lists/ofac_sdn_trx.txt")
+SHARED_OFAC = SHARED / "lists" / "ofac_sdn_trx.txt"
 OFAC = [line.strip() for line in SHIPPED.joinpath("ofac_sdn_trx.txt").read_text().splitlines() if line.strip()]
 GOOD1, GOOD2, GOOD3 = OFAC[:3]
 
@@ -29,8 +30,8 @@ def test_shipped_ofac_list_with_attribution():
     assert "OFAC" in w.label("ofac_sdn_trx") and "OFAC" in w.labels_of(GOOD1)[0]
     assert w.lists_of("TXYZnotlisted") == () and w.severity_of("TXYZnotlisted") is None
     assert (SHIPPED / "LICENSE-ofac-list-MIT.txt").read_text().startswith("MIT License")
-    if SHARED_OFAC.is_file():  # the shipped copy is the shared fixture, unchanged
-        assert SHIPPED.joinpath("ofac_sdn_trx.txt").read_bytes() == SHARED_OFAC.read_bytes()
+    # the shipped copy is the shared fixture, unchanged
+    assert SHIPPED.joinpath("ofac_sdn_trx.txt").read_bytes() == SHARED_OFAC.read_bytes()
 
 
 def test_user_txt_and_csv_lists_with_labels_and_hex(tmp_path):

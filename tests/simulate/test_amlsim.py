@@ -16,8 +16,9 @@ from pipeline.simulate.amlsim import account_address, import_amlsim
 from pipeline.simulate.output import read_blocks
 from pipeline.tron.address import hex_to_base58
 from pipeline.tron.tokens import USDT, TokenRegistry
+from tests.conftest import SHARED
 
-SAMPLE = Path("/work/shared/data/amlsim/20K_fanin200")
+SAMPLE = SHARED / "amlsim" / "20K_fanin200"
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from pipeline.simulate.run import simulate
 from pipeline.simulate.typologies import TYPOLOGIES
 from pipeline.tron.address import hex_to_base58, validate_base58
 from pipeline.tron.tokens import USDT, TokenRegistry
+from tests.conftest import SHARED
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 FILES = ("blocks.jsonl.gz", "labels.csv", "labelled_txs.csv", "meta.json")
@@ -132,7 +133,7 @@ def test_typology_semantics(sim_hex: Path) -> None:
     assert any(t.kind == Kind.TRC20_APPROVE and t.amount_raw == 2**256 - 1 for t in by_typology["approval_phishing"])
     assert any(t.kind == Kind.TRC20_TRANSFER_FROM for t in by_typology["approval_phishing"])
     assert any(t.kind == Kind.PERMISSION_UPDATE for t in by_typology["permission_takeover"])
-    ofac = set(Path("/work/shared/data/lists/ofac_sdn_trx.txt").read_text().split())
+    ofac = set((SHARED / "lists" / "ofac_sdn_trx.txt").read_text().split())
     assert any(t.from_address in ofac for t in by_typology["sanctioned_exposure"])
     poison = by_typology["address_poisoning"]
     assert any(t.kind == Kind.TRC20_TRANSFER_FROM and t.amount_raw == 0 for t in poison)

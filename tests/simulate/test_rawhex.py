@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pipeline.simulate import rawhex
 from pipeline.tron.address import base58_to_hex
+from tests.conftest import SHARED
 
-DATA = Path("/work/shared/data/tron")
+DATA = SHARED / "tron"
 
 
 def _h(value: str) -> str:
