@@ -1,8 +1,8 @@
 """Per-address risk features, one state object per address shard.
 
-The flow keys touches by shard (``routing.route``) and runs one :class:`ShardState` per key with
-``stateful_map``; every output depends only on the ordered touches of that shard, so results are
-the same with 1 or N workers.
+The flow keys touches by shard (``routing.route``) and runs one :class:`ShardState` per key in a
+``stateful_batch`` step (``pipeline.analytics``); every output depends only on the ordered touches
+of that shard, so results are the same with 1 or N workers.
 
 Feed block transfers only: state is event-time history, and a pending (mempool) transfer would
 be counted again when its block arrives. Events later than the allowed lateness are clamped to
@@ -200,14 +200,6 @@ class ShardState:
             "entries": sum(st.window_size() for st in self.states.values()),
             "late": self.late,
         }
-
-
-def shard_step(state: ShardState | None, touches: list[Touch],
-               config: WindowConfig | None = None) -> tuple[ShardState, list[AddressUpdate]]:
-    """``stateful_map`` shape: ``(state, touches of one shard) -> (state, updates)``."""
-    if state is None:
-        state = ShardState(config)
-    return state, state.process(touches)
 
 
 def feature_rows(features: Iterable[AddressFeatures]) -> list[list[Any]]:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import networkx as nx
@@ -70,7 +70,7 @@ class GraphStage:
     """Windowed transfer graph with exposure and cycle facts. Picklable; bounded by the window.
 
     ``watchlist`` is any iterable of addresses (a ``WatchlistSet`` or a set), copied into a
-    frozenset; swap it with :meth:`set_watchlist` after a reload.
+    frozenset; swap it with :meth:`set_watchlist` after a reload (``pipeline.hot_reload``).
     """
 
     def __init__(self, config: WindowConfig | None = None, watchlist: Iterable[str] = frozenset()) -> None:
@@ -84,7 +84,6 @@ class GraphStage:
         self._due: deque[int] = deque()
         # address -> [hops, hops_until_ms, score, score_at_ms]; only for nodes in the graph
         self._exposure: dict[str, list] = {}
-        self.watch_token = 0  # id() of the snapshot last swapped in by graph_step
 
     def set_watchlist(self, watchlist: Iterable[str]) -> int:
         """Swap in a reloaded watchlist (kept as a frozenset: membership is the hot path).
@@ -340,22 +339,3 @@ class GraphStage:
         if len(exposure) > 2 * len(succ) + 1024:
             log.warning("exposure map larger than graph: %d vs %d nodes", len(exposure), len(succ))
 
-
-def graph_step(state: GraphStage | None, transfers: list[Transfer],
-               config: WindowConfig | None = None,
-               watchlist: Iterable[str] | Callable[[], Iterable[str]] = frozenset(),
-               ) -> tuple[GraphStage, list[Annotated]]:
-    """``stateful_map`` shape: ``(state, batch) -> (state, annotated batch)``.
-
-    ``watchlist`` may be a callable returning the current snapshot (``WatchlistLoader.poll``):
-    when it hands out a new object the stage swaps it in, so list edits apply without a restart
-    and a restored snapshot picks up the lists of the running process.
-    """
-    current = watchlist() if callable(watchlist) else watchlist
-    if state is None:
-        state = GraphStage(config, current)
-        state.watch_token = id(current)
-    elif callable(watchlist) and id(current) != state.watch_token:
-        state.set_watchlist(current)
-        state.watch_token = id(current)
-    return state, state.process(transfers)

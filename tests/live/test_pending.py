@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -132,3 +133,27 @@ def test_pending_step_in_a_dataflow(ruleset: Any, tokens: TokenRegistry, live_ch
     assert len(leads) == len(block["transactions"])
     dead = [r for table, rs in out if table == "dead_letters" for r in rs]
     assert len(dead) == 1 and "txID" in dead[0][3]
+
+
+def test_a_rule_edited_while_running_reaches_pending_transactions(tmp_path, tokens: TokenRegistry,
+                                                                   live_chain: list[dict]) -> None:
+    from pipeline.hot_reload import HotReload
+    from pipeline.sources.live_flow import _PendingLogic
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES.replace("amount >= 0", "amount < 0"))  # never fires
+    now = [0.0]
+    hot = HotReload(load_ruleset([path]), [path], None, interval_s=1.0, clock=lambda: now[0])
+    logic = _PendingLogic(PendingSpec(tokens, hot.ruleset, timeout_s=120, recovery=False, hot=hot), None)
+
+    def alerts(block: dict) -> list[Any]:
+        seen = int(time.time() * 1000)
+        rows, _ = logic.on_batch([PendingTx("mempool", i, seen, tx) for i, tx in enumerate(block["transactions"])])
+        return [a for table, rs in rows if table == "alerts" for a in rs]
+
+    assert alerts(live_chain[3]) == []
+    path.write_text(RULES)
+    os.utime(path, ns=(7, 7))
+    now[0] = 1.0
+    fired = alerts(live_chain[4])
+    assert fired and {a.rule_id for a in fired} == {"any_outflow"} and {a.status for a in fired} == {"pending"}

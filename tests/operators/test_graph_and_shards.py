@@ -5,13 +5,12 @@ from __future__ import annotations
 import pickle
 import random
 
-from tests.operators.conftest import Chain, batches
-
-from pipeline.operators.features import ShardState, shard_step
-from pipeline.operators.graph import NO_FACTS, GraphStage, graph_step
+from pipeline.operators.features import ShardState
+from pipeline.operators.graph import NO_FACTS, GraphStage
 from pipeline.operators.routing import RECEIVER, SENDER, route, route_items
 from pipeline.operators.windows import WindowConfig, shard_of
 from pipeline.records import Kind
+from tests.operators.conftest import Chain, batches
 
 SMALL = WindowConfig(long_ms=60_000, short_ms=10_000, lateness_ms=2_000, horizon_ms=180_000)
 
@@ -56,15 +55,14 @@ def test_route_sends_each_side_to_its_shard(chain):
 def _run_groups(stream: list, n_groups: int, snapshot_at: int | None = None) -> list:
     """Simulate ``n_groups`` workers: the fixed shards are spread over them; results merged."""
     cfg = SMALL
-    graph = None
-    workers: list[dict[int, ShardState | None]] = [
-        {s: None for s in range(cfg.n_shards) if s % n_groups == w} for w in range(n_groups)]
+    graph = GraphStage(cfg)
+    workers: list[dict[int, ShardState]] = [
+        {s: ShardState(cfg) for s in range(cfg.n_shards) if s % n_groups == w} for w in range(n_groups)]
     out = []
     for i, batch in enumerate(batches(stream)):
-        graph, annotated = graph_step(graph, batch, cfg)
+        annotated = graph.process(batch)
         for key, touches in route_items(annotated, cfg.n_shards):
-            worker = workers[int(key) % n_groups]
-            worker[int(key)], updates = shard_step(worker[int(key)], touches, cfg)
+            updates = workers[int(key) % n_groups][int(key)].process(touches)
             out.extend((u.transfer.id, u.role, u.features, u.counterparty_hops) for u in updates)
         if snapshot_at is not None and i == snapshot_at:  # a Bytewax snapshot and resume
             graph = pickle.loads(pickle.dumps(graph))

@@ -102,20 +102,38 @@ def test_graph_stage_uses_a_loaded_watchlist():
     assert (facts.from_hops, facts.to_hops, facts.to_score) == (0, 1, 0.5)
 
 
-def test_graph_step_follows_loader_and_snapshots_pickle(tmp_path):
+def test_a_resumed_graph_stage_takes_the_lists_in_force_now(tmp_path):
+    """The flow's graph step (analytics._GraphLogic) applies HotReload's lists to a graph restored
+    from a snapshot taken before the list changed: the resume uses today's lists, not the old."""
     import pickle
 
-    from pipeline.operators.graph import graph_step
+    from pipeline.analytics import AnalyticsSpec, _GraphLogic
+    from pipeline.hot_reload import HotReload
+    from pipeline.records import Block, DecodedBlock
 
     (tmp_path / "mine.txt").write_text(f"{GOOD1}\n")
-    loader = WatchlistLoader(tmp_path, min_interval_s=0.0)
+    loader = WatchlistLoader(tmp_path)
     chain = Chain()
-    state, out = graph_step(None, [chain.tx(0, GOOD2, "TA")], watchlist=loader.poll)
-    assert out[0][1].from_hops == 9
+
+    def block(n: int, *transfers) -> DecodedBlock:
+        return DecodedBlock(Block(n, f"b{n}", f"b{n - 1}", transfers[0].ts, "w", len(transfers), "t"),
+                            list(transfers), [])
+
+    def facts(out):
+        return [item[1][1][0][2] for item in out if item[1][0] == "touches"]
+
+    spec = AnalyticsSpec(watchlist=loader.current().addresses, hot=HotReload(None, [], loader, 0.0))
+    logic = _GraphLogic(spec, None)
+    out, _ = logic.on_batch([block(1, chain.tx(0, GOOD2, "TA"))])
+    assert facts(out)[0].from_hops == 9
+    saved = pickle.dumps((logic.graph, logic.seq))  # what a snapshot holds
     (tmp_path / "mine.txt").write_text(f"{GOOD1}\n{GOOD2}\n")
     os.utime(tmp_path / "mine.txt", ns=(5, 5))
-    state = pickle.loads(pickle.dumps(state))  # a resume in between
-    state, out = graph_step(state, [chain.tx(3, GOOD2, "TB")], watchlist=loader.poll)
-    assert (out[0][1].from_hops, out[0][1].to_hops) == (0, 1)
+    resumed = _GraphLogic(spec, saved)
+    out, _ = resumed.on_batch([block(2, chain.tx(3, "TB", "TC"))])
+    hops, score = resumed.graph.exposure("TA")  # GOOD2's earlier counterparty, exposed at once
+    assert hops == 1 and 0.49 < score <= 0.5  # (fading over the window since the listing)
+    out, _ = resumed.on_batch([block(3, chain.tx(6, GOOD2, "TB"))])
+    assert (facts(out)[0].from_hops, facts(out)[0].to_hops) == (0, 1)
     snap = pickle.loads(pickle.dumps(loader.current()))
     assert snap.lists_of(GOOD2) == ("mine",) and snap.severity("mine") == "high"
