@@ -130,6 +130,9 @@ def _sidecar(path: Path, problems: list[str]) -> tuple[str, str, dict[str, objec
             continue
         try:
             data = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(f"{side}:1: cannot read: {err}")
+            break
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             line = mark.line + 1 if mark is not None else 1
@@ -260,13 +263,13 @@ class WatchlistLoader:
         A reload that fails keeps the previous snapshot and records the reason in ``last_error``
         (logged): a half-saved edit must not blind a running monitor.
         """
-        signature = self._scan()
-        if signature == self._signature:
-            return False
-        self._signature = signature
-        try:
+        try:  # the directory may be mid-deploy (renamed, a file half-replaced): never fatal here
+            signature = self._scan()
+            if signature == self._signature:
+                return False
+            self._signature = signature
             snapshot = load_watchlists(self.directory, self.strict)
-        except PipelineError as err:
+        except (PipelineError, OSError) as err:
             self.last_error = str(err)
             log.error("watchlist reload failed, keeping the previous lists: %s", err)
             return False

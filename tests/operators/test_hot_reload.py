@@ -167,3 +167,20 @@ def test_the_backfill_does_not_walk_through_hubs_and_exposure_fades_with_the_win
     later = chain.tx(SMALL.long_ms / 1000 + 1, "X", "Y")
     g.process([later])
     assert g.exposure("A") == (NO_HOPS, 0.0) and g.stats()["exposed"] == 0  # the window moved on
+
+
+def test_a_list_directory_moved_away_mid_deploy_keeps_the_lists_and_comes_back(files):
+    rules, lists = files
+    clock = Clock()
+    hot = _hot(rules, lists, clock, interval_s=1.0)
+    good = hot.watchlists
+    moved = lists.with_name("lists.old")
+    lists.rename(moved)
+    clock.now = 1.0
+    hot.poll()  # must not raise inside the dataflow
+    assert hot.watchlists is good and any("does not exist" in e for e in hot.last_errors)
+    moved.rename(lists)
+    _write(lists / "scam.txt", f"{LISTED}\n{LATER}\n", 9)
+    clock.now = 2.0
+    hot.poll()
+    assert LATER in hot.watchlists and hot.last_errors == []
