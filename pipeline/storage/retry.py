@@ -29,6 +29,15 @@ def retryable(message: str) -> bool:
     return not any(code in message for code in _FATAL)
 
 
+def _client_side(err: Exception) -> bool:
+    """Errors the client raises before anything is sent -- a column the table lacks, a value its
+    type cannot hold -- fail the same way on every try (``ProgrammingError``/``DataError`` are
+    clickhouse-connect's, raised while it serializes a batch)."""
+    from clickhouse_connect.driver.exceptions import DataError, ProgrammingError
+
+    return isinstance(err, (ProgrammingError, DataError, TypeError, ValueError))
+
+
 def with_retry(write: Callable[[], T], what: str, budget_s: float = 300.0) -> T:
     """Call ``write`` until it succeeds; raise one :class:`StorageError` naming ``what`` otherwise."""
     delay, waited = 0.5, 0.0
@@ -39,6 +48,8 @@ def with_retry(write: Callable[[], T], what: str, budget_s: float = 300.0) -> T:
             message = str(err)
         except Exception as err:  # noqa: BLE001 - classified below
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if _client_side(err):
+                raise StorageError(f"{what} failed: {message}") from None
         else:
             if waited:
                 log.warning("ClickHouse is back: %s after %.0f s", what, waited)
