@@ -68,7 +68,7 @@ def test_schema_errors_are_not_retried(chdb_dsn, caplog):
     writer = ClickHouseWriter(client, dsn.database, retry_budget_s=30,
                               columns={"checkpoints": ("source", "no_such_column")})
     writer.add("checkpoints", [("a", 1)])
-    with caplog.at_level("WARNING", logger="pipeline.storage.retry"):
-        with pytest.raises(StorageError, match="no_such_column|NO_SUCH_COLUMN|Unknown"):
-            writer.flush()
+    with caplog.at_level("WARNING", logger="pipeline.storage.retry"), \
+            pytest.raises(StorageError, match="no_such_column|NO_SUCH_COLUMN|Unknown"):
+        writer.flush()
     assert not [r for r in caplog.records if "waiting for ClickHouse" in r.getMessage()]
