@@ -60,7 +60,7 @@ def chain(tmp_path_factory):
     from pipeline.simulate import SimConfig, parse_rates, simulate
 
     out = tmp_path_factory.mktemp("sim")
-    simulate(SimConfig(blocks=240, seed=11, rates=parse_rates("all=12")), out, progress=False)
+    simulate(SimConfig(blocks=160, seed=11, rates=parse_rates("all=16")), out, progress=False)
     return out
 
 
@@ -117,7 +117,7 @@ def test_two_processes_store_exactly_what_one_process_stores(tmp_path, chain, un
            "--clickhouse", f"chdb://{two}", "--processes", "2"]
     out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "Ingested 240 blocks" in out.stdout
+    assert "Ingested 160 blocks" in out.stdout
     assert _digest(two) == uninterrupted
 
 
