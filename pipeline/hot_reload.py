@@ -39,8 +39,9 @@ class HotReload:
 
     ``ruleset`` is the one loaded at start (``None``: no rules), ``rule_paths`` where it came
     from; ``lists`` the loader of the watchlist directory (``None``: no lists). ``interval_s`` is
-    how often the files are looked at (0: at every poll, for tests). Picklable as configuration
-    is not: build one per process (see :func:`pipeline.assemble.analytics_spec`).
+    how often the files are looked at (0: at every poll; ``math.inf``: never). It holds a lock and
+    file loaders, so it is not picklable: each process builds its own
+    (:func:`pipeline.assemble.analytics_spec`), and a resumed step asks it for what is in force.
     """
 
     def __init__(self, ruleset: Any, rule_paths: Sequence[str | Path], lists: WatchlistLoader | None,
@@ -76,7 +77,7 @@ class HotReload:
         self._listeners.append(listener)
 
     def poll(self) -> None:
-        """Look at the files if ``interval_s`` has passed; swap in what changed and loads."""
+        """Look at the files if ``interval_s`` has passed; put in force what changed and loads."""
         now = self._clock()
         if now < self._next:
             return
