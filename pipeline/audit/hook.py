@@ -130,9 +130,10 @@ class AuditHook:
         reload put in force (either may be ``None``: unchanged), and give evidence the new rule
         definitions.
 
-        The records wait for the next committed batch rather than being written here: the
-        reload is noticed on a worker thread of any process, and only the sink's process owns
-        the store (chDB allows no other).
+        The records are not written here: the reload is noticed on a worker thread of any
+        process, and only the sink's process owns the store (chDB allows no other). They are
+        chained with the next committed batch once the chain is open, like the start-up facts:
+        a run that never commits an alert opens no chain and records neither.
         """
         from pipeline.audit.evidence import rule_definitions
         from pipeline.audit.facts import rules_loaded_records, watchlist_loaded_records
