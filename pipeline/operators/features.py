@@ -102,6 +102,7 @@ class ShardState:
         hops_f = _HOPS_AS_FLOAT
         clock, late = self.clock, 0
         for role, t, facts in touches:
+            from_hops, from_score, to_hops, to_score, cycles = facts  # one unpack, not five lookups
             ts = t.ts
             if ts > clock:
                 clock = ts
@@ -110,10 +111,10 @@ class ShardState:
                 late += 1
             if role == SENDER:
                 addr, cp = t.from_address, t.to_address
-                hops, score, cp_hops = facts.from_hops, facts.from_score, facts.to_hops
+                hops, score, cp_hops = from_hops, from_score, to_hops
             else:
                 addr, cp = t.to_address, t.from_address
-                hops, score, cp_hops = facts.to_hops, facts.to_score, facts.from_hops
+                hops, score, cp_hops = to_hops, to_score, from_hops
 
             st = states.get(addr)
             if st is None:  # not active in the window: maybe remembered from earlier
@@ -136,11 +137,11 @@ class ShardState:
                 kind = t.kind
                 if kind in _VALUE:
                     if role == SENDER:
-                        st.add_flow(ts, OUT, cp, t.amount_usd, 0, facts.cycles)
+                        st.add_flow(ts, OUT, cp, t.amount_usd, 0, cycles)
                     else:
                         usd = t.amount_usd
                         flags = FLAG_ZERO if t.amount_raw == 0 else (FLAG_DUST if 0.0 < usd < dust else 0)
-                        st.add_flow(ts, IN, cp, usd, flags, facts.cycles)
+                        st.add_flow(ts, IN, cp, usd, flags, cycles)
                 elif role == SENDER:
                     if kind == _APPROVE and t.amount_raw >= UNLIMITED_ALLOWANCE:
                         st.add((ts, APPROVE, cp, 0.0, 0, 0))
@@ -161,7 +162,7 @@ class ShardState:
             age = (now - st.first) / 1000.0
             values = (
                 st.n_in, st.n_out, usd_in, st.usd_out, st.d_in, st.d_out, st.fan_in, st.fan_out,
-                ratio, delay, min(age, horizon_s),
+                ratio, delay, age if age <= horizon_s else horizon_s,
                 st.zero_in, st.dust_in, st.look, st.cycles,
                 hops_f[hops], score, st.approvals, st.failed, st.perms,
             )
