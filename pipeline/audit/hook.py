@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 class AuditHook:
     """``on_commit`` callable: evidence + alert facts for every committed alerts batch.
 
-    ``startup`` are facts chained before the first batch (rules/model versions loaded);
+    ``startup`` are facts chained before anything else (rules/model versions loaded): at the
+    first committed batch of any table, so a run records what was in force even if it never
+    raises an alert;
     ``definitions`` are rule definitions by id for the evidence (``evidence.rule_definitions``).
     """
 
@@ -91,8 +93,8 @@ class AuditHook:
                 self._pending.extend(alerts)
             if len(self._pending) >= self.batch_alerts or (
                     self._pending and time.monotonic() - self._last >= self.max_wait_s) or (
-                    self._facts and self._appender is not None):
-                self._process()
+                    committed and (self._facts or (self.startup and self._appender is None))):
+                self._process()  # a reload's facts, or the start-up facts, wait for no alert
 
     def sync(self) -> None:
         """Chain everything taken so far. With recovery on the sink calls this after every batch it
@@ -132,8 +134,9 @@ class AuditHook:
 
         The records are not written here: the reload is noticed on a worker thread of any
         process, and only the sink's process owns the store (chDB allows no other). They are
-        chained with the next committed batch once the chain is open, like the start-up facts:
-        a run that never commits an alert opens no chain and records neither.
+        chained after the next committed batch of any table (a block's transfers are enough),
+        before that batch's alerts if it has any; blocks commit every ``max_delay_s``, so a reload
+        is on the chain within about a second of the first block it applies to.
         """
         from pipeline.audit.evidence import rule_definitions
         from pipeline.audit.facts import rules_loaded_records, watchlist_loaded_records

@@ -103,6 +103,28 @@ def test_hook_chains_startup_facts_once_and_every_committed_alert(store, chdb_ds
     assert verify_clickhouse(client, db).ok
 
 
+def test_a_run_without_alerts_still_chains_what_was_in_force(store, chdb_dsn):
+    """Start-up versions at the first committed batch of any table, a reload's lists at the next:
+    a compliance export must show which sanctions list was screened even when nothing matched."""
+    from pipeline.audit.facts import watchlist_loaded_records
+    from pipeline.watchlists import load_watchlists
+    from tests.conftest import ROOT
+
+    client, db = store
+    hook = AuditHook(chdb_dsn, startup=[model_loaded_record("anomaly.iforest", "v9")], evidence=False)
+    hook({})  # nothing committed: nothing to say yet
+    assert _log(client, db) == []
+    hook({"transfers": [("tx1",)]})
+    assert [r[1:] for r in _log(client, db)] == [(Kind.MODEL_LOADED, "anomaly.iforest")]
+    hook.reloaded(None, load_watchlists(ROOT / "rules" / "lists"))
+    hook({"transfers": [("tx2",)]})
+    hook.close()
+    assert [r[1:] for r in _log(client, db)] == [
+        (Kind.MODEL_LOADED, "anomaly.iforest"), (Kind.WATCHLIST_LOADED, "ofac_sdn_trx")]
+    assert len(watchlist_loaded_records(load_watchlists(ROOT / "rules" / "lists"))) == 1
+    assert verify_clickhouse(client, db).ok
+
+
 def test_column_lists_match_the_ddl(store):
     from pipeline.audit.store import COLUMNS
 
