@@ -135,8 +135,7 @@ class AuditHook:
         The records are not written here: the reload is noticed on a worker thread of any
         process, and only the sink's process owns the store (chDB allows no other). They are
         chained after the next committed batch of any table (a block's transfers are enough),
-        before that batch's alerts if it has any; blocks commit every ``max_delay_s``, so a reload
-        is on the chain within about a second of the first block it applies to.
+        before that batch's alerts if it has any.
         """
         from pipeline.audit.evidence import rule_definitions
         from pipeline.audit.facts import rules_loaded_records, watchlist_loaded_records

@@ -162,75 +162,19 @@ class AddrState:
             self.pt_at = ts
 
     def evict(self, long_cutoff: int, short_cutoff: int) -> None:
-        """Expire entries at or before each cutoff (event time, ms).
-
-        The arithmetic of ``_short``/``_long`` with the sign fixed at -1, inlined for value
-        movements (nearly every entry): each entry passes through here twice, once per window,
-        so this is as hot as :meth:`add_flow`. Other entries go through the general methods.
-        """
+        """Expire entries at or before each cutoff (event time, ms)."""
         entries = self.entries
         n = len(entries)
         i = self.shead
-        if i < n and entries[i][0] <= short_cutoff:
-            cps = self.cps
-            while i < n:
-                e = entries[i]
-                if e[0] > short_cutoff:
-                    break
-                code = e[1]
-                if code == IN or code == OUT:
-                    c = cps[e[2]]
-                    k = code + 2
-                    left = c[k] - 1
-                    c[k] = left
-                    if left == 0:
-                        if code:
-                            self.fan_out -= 1
-                        else:
-                            self.fan_in -= 1
-                else:
-                    self._short(e, -1)
-                i += 1
-            self.shead = i
+        while i < n and entries[i][0] <= short_cutoff:
+            self._short(entries[i], -1)
+            i += 1
+        self.shead = i
         i = self.head
-        if i < n and entries[i][0] <= long_cutoff:
-            cps = self.cps
-            while i < n:
-                e = entries[i]
-                if e[0] > long_cutoff:
-                    break
-                code = e[1]
-                if code == IN or code == OUT:
-                    if code == IN:
-                        self.n_in -= 1
-                        self.usd_in -= e[3]
-                        flags = e[4]
-                        if flags:
-                            if flags & FLAG_ZERO:
-                                self.zero_in -= 1
-                            if flags & FLAG_DUST:
-                                self.dust_in -= 1
-                    else:
-                        self.n_out -= 1
-                        self.usd_out -= e[3]
-                    if e[5]:
-                        self.cycles -= e[5]
-                    cp = e[2]
-                    c = cps[cp]
-                    left = c[code] - 1
-                    c[code] = left
-                    if left == 0:
-                        if code:
-                            self.d_out -= 1
-                        else:
-                            self.d_in -= 1
-                        if c[1 - code] == 0:
-                            del cps[cp]
-                            self._group(cp, -1)
-                else:
-                    self._long(e, -1)
-                i += 1
-            self.head = i
+        while i < n and entries[i][0] <= long_cutoff:
+            self._long(entries[i], -1)
+            i += 1
+        self.head = i
         if i and i * 2 >= n:  # at most as many dead entries as live ones: memory stays ~ the window
             del entries[:i]
             self.head = 0
