@@ -24,6 +24,7 @@ Why it stays cheap (target well under 10 µs per transfer):
   ``score*decay`` from the sender, the sender inherits from the receiver: paying a sanctioned
   address is exposure too) -- in time order, which is how tainted funds actually move; the score
   also fades linearly to zero over the long window, so old exposure weighs less and then expires;
+  each exposure remembers the listed address it came from, so a delisting withdraws it at once;
 * a cycle closed by a new edge u->v is a path v ~> u of <= 3 hops already in the window (a
   repeated transfer on an edge already in the window closes nothing new, so each cycle is counted
   once, by the transfer that completed it); it is counted meet-in-the-middle from the smaller side,
@@ -82,7 +83,8 @@ class GraphStage:
         # filed under ts; _due holds those ts in increasing order
         self._wheel: dict[int, tuple[dict[str, int], list[str], list[str]]] = {}
         self._due: deque[int] = deque()
-        # address -> [hops, hops_until_ms, score, score_at_ms]; only for nodes in the graph
+        # address -> [hops, hops_until_ms, score, score_at_ms, hops_origin, score_origin]; only
+        # for nodes in the graph. An origin is the listed address the exposure came from.
         self._exposure: dict[str, list] = {}
 
     def set_watchlist(self, watchlist: Iterable[str]) -> int:
@@ -91,13 +93,23 @@ class GraphStage:
         Addresses new to the list expose their neighbourhood in the window at once, rather than
         only through edges that arrive later: a counterparty paid ten minutes before the listing
         is one hop from a sanctioned address now. Returns how many addresses gained exposure.
-        Addresses taken off a list stop exposing anyone new; what they passed on fades with the
-        window like any other exposure.
+
+        Addresses taken off a list (a delisting, or a list entry that was a mistake) withdraw at
+        once the exposure that came from them: every entry whose hops or score originated at a
+        delisted address loses it, so "indirect sanctions exposure" stops firing on the next
+        transfer rather than an hour later. An address that was also near an address still on a
+        list gets that exposure back from the same neighbourhood walk a listing does.
         """
         new = frozenset(watchlist)
         added = new - self.watchlist
+        removed = self.watchlist - new
         self.watchlist = new
-        return self._expose_neighbourhood(added) if added else 0
+        exposed = self._expose_neighbourhood(added) if added else 0
+        if removed:
+            lost = self._withdraw(removed)
+            if lost:  # what the remaining listed addresses reach, for those addresses only
+                exposed += self._expose_neighbourhood(new, only=lost)
+        return exposed
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -156,21 +168,50 @@ class GraphStage:
             return NO_FACTS
         return GraphFacts(hu, su, hv, sv, 0)
 
-    def _offer(self, a: str, hops: int, score: float, now: int) -> None:
-        """Give ``a`` exposure ``(hops, score)`` learned at ``now`` if better than what it has."""
+    def _origin(self, a: str) -> tuple[str, str]:
+        """The listed addresses ``a``'s hops and score came from (``a`` itself when listed)."""
+        if a in self.watchlist:
+            return a, a
+        e = self._exposure.get(a)
+        return (e[4], e[5]) if e is not None else ("", "")
+
+    def _offer(self, a: str, hops: int, score: float, now: int, origin: tuple[str, str]) -> None:
+        """Give ``a`` exposure ``(hops, score)`` learned at ``now`` if better than what it has;
+        ``origin`` names the listed addresses that hops and score came from."""
         e = self._exposure.get(a)
         if e is None:
-            self._exposure[a] = [hops, now + self.config.long_ms, score, now]
+            self._exposure[a] = [hops, now + self.config.long_ms, score, now, origin[0], origin[1]]
             return
         cur_hops, cur_score = self._get(a, now)
         if hops <= cur_hops:
             e[0] = hops
             e[1] = now + self.config.long_ms
+            e[4] = origin[0]
         if score >= cur_score:
             e[2] = score
             e[3] = now
+            e[5] = origin[1]
 
-    def _expose_neighbourhood(self, listed: Iterable[str]) -> int:
+    def _withdraw(self, delisted: frozenset[str]) -> set[str]:
+        """Take back the hops and scores that came from ``delisted`` addresses; drop entries left
+        with neither. Returns the addresses that lost something. One pass over the exposure map,
+        which only a reload that removes addresses pays for."""
+        exposure = self._exposure
+        hit: set[str] = set()
+        for a in list(exposure):
+            e = exposure[a]
+            lost = False
+            if e[4] in delisted:
+                e[0], e[1], e[4], lost = NO_HOPS, 0, "", True
+            if e[5] in delisted:
+                e[2], e[5], lost = 0.0, "", True
+            if lost:
+                hit.add(a)
+                if e[0] == NO_HOPS and e[2] == 0.0:
+                    del exposure[a]
+        return hit
+
+    def _expose_neighbourhood(self, listed: Iterable[str], only: set[str] | None = None) -> int:
         """Breadth-first from newly ``listed`` addresses over the window graph, both directions
         (exposure also flows both ways along a new edge), up to ``max_hops``: hop ``h`` gets
         score ``decay**h`` as of the stage clock, through :meth:`_offer` (kept when better).
@@ -179,17 +220,19 @@ class GraphStage:
         address's own neighbours: every customer of an exchange that once received from a
         sanctioned address is not two hops from it in any useful sense, and expanding one would
         touch the whole window. Cost: a bounded walk per listed address present in the graph.
+        With ``only``, the walk is the same but only those addresses are offered exposure (after
+        a delisting: the others keep theirs, faded as it is).
         """
         succ, pred = self.graph._succ, self.graph._pred
         cfg, now, watch = self.config, self.clock, self.watchlist
         cap = cfg.hub_degree
-        frontier = [a for a in sorted(listed) if a in succ]
-        seen = set(frontier)
+        frontier = [(a, a) for a in sorted(listed) if a in succ]  # (address, listed origin)
+        seen = {a for a, _ in frontier}
         exposed = 0
         for hops in range(1, cfg.max_hops + 1):
             score = cfg.decay ** hops
-            ahead: list[str] = []
-            for a in frontier:
+            ahead: list[tuple[str, str]] = []
+            for a, origin in frontier:
                 out_, in_ = succ[a], pred[a]
                 if hops > 1 and (len(out_) > cap or len(in_) > cap):
                     continue
@@ -197,9 +240,10 @@ class GraphStage:
                     if b in seen or b in watch:
                         continue
                     seen.add(b)
-                    self._offer(b, hops, score, now)
-                    ahead.append(b)
-                    exposed += 1
+                    ahead.append((b, origin))
+                    if only is None or b in only:
+                        self._offer(b, hops, score, now, (origin, origin))
+                        exposed += 1
             frontier = ahead
         return exposed
 
@@ -220,10 +264,11 @@ class GraphStage:
         if u in exp or v in exp or u in watch or v in watch:
             hu, su = self._get(u, now)
             hv, sv = self._get(v, now)
+            ou, ov = self._origin(u), self._origin(v)
             if hu < cfg.max_hops and hv != 0:
-                self._offer(v, hu + 1, su * cfg.decay, now)
+                self._offer(v, hu + 1, su * cfg.decay, now, ou)
             if hv < cfg.max_hops and hu != 0:
-                self._offer(u, hv + 1, sv * cfg.decay, now)
+                self._offer(u, hv + 1, sv * cfg.decay, now, ov)
             hu2, su2 = self._get(u, now)
             hv2, sv2 = self._get(v, now)
             if cycles or hu2 != NO_HOPS or hv2 != NO_HOPS or su2 or sv2:

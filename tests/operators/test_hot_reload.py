@@ -169,6 +169,42 @@ def test_the_backfill_does_not_walk_through_hubs_and_exposure_fades_with_the_win
     assert g.exposure("A") == (NO_HOPS, 0.0) and g.stats()["exposed"] == 0  # the window moved on
 
 
+def test_a_delisting_withdraws_the_exposure_it_passed_on_at_once(chain: Chain):
+    g = GraphStage(SMALL, ["W"])
+    # exposure reaches A and then B through transfers, in time order
+    g.process([chain.tx(0, "W", "A"), chain.tx(3, "A", "B"), chain.tx(3, "X", "Y")])
+    assert g.exposure("A")[0] == 1 and g.exposure("B")[0] == 2
+    assert g.exposure("A")[1] > 0.0 and g.exposure("B")[1] > 0.0
+    g.set_watchlist([])
+    assert g.exposure("W") == (NO_HOPS, 0.0)
+    assert g.exposure("A") == (NO_HOPS, 0.0) and g.exposure("B") == (NO_HOPS, 0.0)
+    assert g.stats()["exposed"] == 0  # withdrawn, not left to fade over the hour
+    (_, facts), = g.process([chain.tx(6, "B", "C")])  # and nothing is passed on any more
+    assert (facts.from_hops, facts.to_hops, facts.from_score, facts.to_score) == (NO_HOPS, NO_HOPS, 0.0, 0.0)
+
+
+def test_after_a_delisting_exposure_from_addresses_still_listed_is_kept_or_found_again(chain: Chain):
+    g = GraphStage(SMALL, ["W1", "W2"])
+    g.process([chain.tx(0, "W1", "A"),   # A: 1 hop from W1
+               chain.tx(0, "W2", "B"),   # B: 1 hop from W2
+               chain.tx(3, "B", "A")])   # A: 2 hops from W2 as well, but 1 from W1 wins
+    assert g.exposure("A") == (1, pytest.approx(0.5 * (1 - 3 / 600)))  # faded for 3 s of 600
+    b = g.exposure("B")
+    g.set_watchlist(["W2"])
+    assert g.exposure("B") == b  # came from W2: untouched
+    assert g.exposure("A") == (2, 0.25)  # W1's hop withdrawn; W2's two hops found by the walk
+    g.set_watchlist(["W2", "W1"])  # listed again: the walk from W1 puts the hop back
+    assert g.exposure("A") == (1, 0.5)
+
+
+def test_delisting_an_address_nobody_was_exposed_through_changes_nothing(chain: Chain):
+    g = GraphStage(SMALL, ["W", "Z"])
+    g.process([chain.tx(0, "W", "A"), chain.tx(3, "A", "B")])
+    before = {a: g.exposure(a) for a in "AB"}
+    assert g.set_watchlist(["W"]) == 0  # Z exposed nobody: no walk, no change
+    assert {a: g.exposure(a) for a in "AB"} == before
+
+
 def test_a_list_directory_moved_away_mid_deploy_keeps_the_lists_and_comes_back(files):
     rules, lists = files
     clock = Clock()
