@@ -5,7 +5,8 @@ Why a single stage: per-address features (``features.py``) partition cleanly by 
 edges. Rather than a distributed graph protocol (non-deterministic, chatty), one keyed stage keeps
 the whole windowed graph and annotates each transfer with a few numbers (:class:`GraphFacts`);
 the shards then only read them. Its output is a pure function of the transfer sequence, so
-features are identical with 1 or N workers downstream.
+features are identical with 1 or N workers downstream. What partitioning it would take, and cost,
+is in ``docs/graph-partitioning.md``.
 
 Why it stays cheap (target well under 10 µs per transfer):
 
