@@ -17,8 +17,8 @@ import logging
 import threading
 import zlib
 from collections import OrderedDict
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson

@@ -1,7 +1,6 @@
 """kill -9 in live mode: follow a devnet with recovery on, kill mid-stream, restart, and end with
 exactly the data of an uninterrupted live run over the same blocks."""
 
-import os
 import subprocess
 import sys
 
