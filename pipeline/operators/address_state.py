@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-IN, OUT, APPROVE, PERMISSION, FAILED = 0, 1, 2, 3, 4
+IN, OUT, APPROVE, PERMISSION, FAILED, CYCLE = 0, 1, 2, 3, 4, 5  # CYCLE: on a cycle others closed
 FLAG_ZERO, FLAG_DUST = 1, 2
 
 # entry: (ts, code, counterparty, usd, flags, cycles)
@@ -228,6 +228,8 @@ class AddrState:
             self.approvals += s
         elif code == PERMISSION:
             self.perms += s
+        elif code == CYCLE:
+            self.cycles += s * e[5]
 
     def _short(self, e: Entry, s: int) -> None:
         """Short-window side of an entry; always applied after ``_long`` on add, before it on evict."""

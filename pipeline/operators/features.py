@@ -26,8 +26,10 @@ event time, ending at the address's latest event):
   ``0 < amount_usd < dust_usd``.
 * ``lookalike_count``: counterparties in the window (either direction) sharing their first 4 and
   last 4 base58 characters with another counterparty in the window.
-* ``cycle_count``: cycles of <= 4 hops closed (per the graph stage) by value movements this
-  address sent or received in the window.
+* ``cycle_count``: cycles of <= 4 hops in the window this address is on (per the graph stage):
+  closed by a value movement it sent or received, or passing through it when others closed
+  them -- then it gets a ``member`` update of its own, with the closing transfer, so every
+  address of a ring is seen at the moment the ring closes, not only the two at its last edge.
 * ``watch_hops``/``exposure_score``: from the graph stage, for this address, right after the
   transfer (0 = on a watchlist, 9 = none within ``max_hops``).
 * ``approvals_unlimited``: TRC20 approvals granted (as owner) with ``amount_raw >= 2**255``.
@@ -46,6 +48,7 @@ from typing import Any
 
 from pipeline.operators.address_state import (
     APPROVE,
+    CYCLE,
     FAILED,
     FLAG_DUST,
     FLAG_ZERO,
@@ -55,7 +58,7 @@ from pipeline.operators.address_state import (
     AddrState,
 )
 from pipeline.operators.first_seen import FirstSeenTable
-from pipeline.operators.routing import SENDER, Touch
+from pipeline.operators.routing import RECEIVER, SENDER, Touch
 from pipeline.operators.windows import NO_HOPS, UNLIMITED_ALLOWANCE, WindowConfig
 from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Kind
 
@@ -102,19 +105,22 @@ class ShardState:
         hops_f = _HOPS_AS_FLOAT
         clock, late = self.clock, 0
         for role, t, facts in touches:
-            from_hops, from_score, to_hops, to_score, cycles = facts  # one unpack, not five lookups
             ts = t.ts
             if ts > clock:
                 clock = ts
             elif ts < clock - lateness:
                 ts = clock - lateness
                 late += 1
+            member = False
             if role == SENDER:
-                addr, cp = t.from_address, t.to_address
-                hops, score, cp_hops = from_hops, from_score, to_hops
-            else:
+                from_hops, score, cp_hops, _, cycles, _ = facts  # one unpack, not four lookups
+                addr, cp, hops = t.from_address, t.to_address, from_hops
+            elif role == RECEIVER:
+                cp_hops, _, hops, score, cycles, _ = facts
                 addr, cp = t.to_address, t.from_address
-                hops, score, cp_hops = to_hops, to_score, from_hops
+            else:  # a cycle member: the transfer's receiver is where its path back starts
+                addr, cycles, hops, score = facts
+                cp, cp_hops, member = t.to_address, NO_HOPS, True
 
             st = states.get(addr)
             if st is None:  # not active in the window: maybe remembered from earlier
@@ -130,7 +136,9 @@ class ShardState:
                 if ts > now:
                     now = st.last_ts = ts
 
-            if not t.success:
+            if member:
+                st.add((ts, CYCLE, cp, 0.0, 0, cycles))
+            elif not t.success:
                 if role == SENDER:
                     st.add((ts, FAILED, cp, 0.0, 0, 0))
             else:

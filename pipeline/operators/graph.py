@@ -54,6 +54,15 @@ log = logging.getLogger(__name__)
 _VALUE = Kind.VALUE_MOVEMENTS
 
 
+class CycleMember(NamedTuple):
+    """An address inside a cycle that a transfer closed: neither its sender nor its receiver."""
+
+    address: str
+    cycles: int  # how many of the cycles closed by the transfer pass through it
+    hops: int  # its own watchlist exposure, as of the transfer
+    score: float
+
+
 class GraphFacts(NamedTuple):
     """What the graph stage knows about one transfer's two addresses, right after it."""
 
@@ -62,9 +71,15 @@ class GraphFacts(NamedTuple):
     to_hops: int = NO_HOPS
     to_score: float = 0.0
     cycles: int = 0  # cycles of <= 4 hops closed by this transfer's edge (new in the window)
+    # the other addresses on those cycles (sorted; at most MAX_CYCLE_MEMBERS, most cycles first)
+    members: tuple[CycleMember, ...] = ()
 
 
 NO_FACTS = GraphFacts()
+# A transfer that closes many cycles at once (a busy neighbourhood under the hub degree) names at
+# most this many members: each is one more touch for the shards, and a ring is 2-4 addresses.
+MAX_CYCLE_MEMBERS = 16
+_NO_PATHS: tuple[int, dict[str, int] | None] = (0, None)
 Annotated = tuple[Transfer, GraphFacts]
 
 
@@ -255,12 +270,13 @@ class GraphStage:
         succ_u = self.graph._succ.get(u)
         data = succ_u.get(v) if succ_u is not None else None
         if data is None:  # a new edge: count the cycles it closes (each cycle once per window)
-            cycles = self._count_paths(u, v)
+            cycles, on_path = self._count_paths(u, v)
             self._link(u, v, now)
         else:
-            cycles = 0
+            cycles, on_path = 0, None
             if now > data["ts"]:  # point the edge at this block's attributes; re-filed when due
                 succ_u[v] = self.graph._pred[v][u] = self._bucket(now)[0]
+        members = self._members(on_path, now) if on_path else ()
         exp, watch = self._exposure, self.watchlist
         if u in exp or v in exp or u in watch or v in watch:
             hu, su = self._get(u, now)
@@ -273,9 +289,16 @@ class GraphStage:
             hu2, su2 = self._get(u, now)
             hv2, sv2 = self._get(v, now)
             if cycles or hu2 != NO_HOPS or hv2 != NO_HOPS or su2 or sv2:
-                return GraphFacts(hu2, su2, hv2, sv2, cycles)
+                return GraphFacts(hu2, su2, hv2, sv2, cycles, members)
             return NO_FACTS
-        return GraphFacts(cycles=cycles) if cycles else NO_FACTS
+        return GraphFacts(cycles=cycles, members=members) if cycles else NO_FACTS
+
+    def _members(self, on_path: dict[str, int], now: int) -> tuple[CycleMember, ...]:
+        """The intermediate addresses of the cycles just closed, with their own exposure: sorted
+        (set iteration order follows string hashes, which differ between processes), the ones on
+        most cycles first, at most ``MAX_CYCLE_MEMBERS``."""
+        ranked = sorted(on_path.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CYCLE_MEMBERS]
+        return tuple(CycleMember(a, n, *self._get(a, now)) for a, n in ranked)
 
     def _link(self, u: str, v: str, now: int) -> None:
         """``graph.add_edge(u, v, ts=now)`` for an edge known to be new, on networkx's adjacency
@@ -293,8 +316,9 @@ class GraphStage:
         senders.append(u)
         receivers.append(v)
 
-    def _count_paths(self, u: str, v: str) -> int:
-        """Simple paths v ~> u of 1..3 hops already in the graph: cycles the edge u->v closes.
+    def _count_paths(self, u: str, v: str) -> tuple[int, dict[str, int] | None]:
+        """Simple paths v ~> u of 1..3 hops already in the graph: cycles the edge u->v closes,
+        and how many of them pass through each intermediate address (``None`` when none do).
 
         Cycles with a hub at an end are not counted: when u or v pays, or is paid by, more than
         ``hub_degree`` addresses in the window, the edge is exchange or contract traffic, and a
@@ -305,21 +329,25 @@ class GraphStage:
         Meet in the middle with C-level key-set intersections: 2 hops is succ(v) & pred(u);
         3 hops expands the smaller of the two by one more step, skipping hubs in the middle too.
         There are no self-loops, so the only invalid meeting points to subtract are the path's
-        own ends.
+        own ends. The intermediates are only collected once a path is found (rarely).
         """
         succ = self.graph._succ
         pred = self.graph._pred
         sv = succ.get(v)
         pu = pred.get(u)
         if not sv or not pu:
-            return 0
+            return _NO_PATHS
         cap = self.config.hub_degree
         n_sv, n_pu = len(sv), len(pu)
         if n_sv > cap or n_pu > cap or len(pred[v]) > cap or len(succ.get(u, ())) > cap:
-            return 0  # an end is a hub: every customer of an exchange closes cycles through it
+            return _NO_PATHS  # an end is a hub: every customer of an exchange closes cycles through it
         n = 1 if u in sv else 0
         sv_keys, pu_keys = sv.keys(), pu.keys()
-        n += len(sv_keys & pu_keys)  # 2 hops: v -> a -> u
+        on_path: dict[str, int] | None = None
+        middle = sv_keys & pu_keys  # 2 hops: v -> a -> u
+        if middle:
+            n += len(middle)
+            on_path = dict.fromkeys(middle, 1)
         budget = self.config.cycle_budget - min(n_sv, n_pu)
         if n_sv <= n_pu:  # 3 hops: v -> a -> b -> u, expanding successors of v
             for a in sv:
@@ -331,8 +359,10 @@ class GraphStage:
                 if budget < 0:
                     break
                 common = sa.keys() & pu_keys
+                common.discard(v)  # v -> a -> v -> u is not a simple path
                 if common:
-                    n += len(common) - (v in common)
+                    n += len(common)
+                    on_path = _on_path(on_path, a, common)
         else:  # 3 hops, expanding predecessors of u
             for b in pu:
                 pb = pred[b]
@@ -343,9 +373,11 @@ class GraphStage:
                 if budget < 0:
                     break
                 common = pb.keys() & sv_keys
+                common.discard(u)  # v -> u -> b -> u is not a simple path
                 if common:
-                    n += len(common) - (u in common)
-        return n
+                    n += len(common)
+                    on_path = _on_path(on_path, b, common)
+        return n, on_path
 
     def _bucket(self, ts: int) -> tuple[dict[str, int], list[str], list[str]]:
         """The wheel's bucket for ``ts``, created on first use (nearly always after the last one)."""
@@ -385,3 +417,13 @@ class GraphStage:
         if len(exposure) > 2 * len(succ) + 1024:
             log.warning("exposure map larger than graph: %d vs %d nodes", len(exposure), len(succ))
 
+
+
+def _on_path(on_path: dict[str, int] | None, pivot: str, others: set[str]) -> dict[str, int]:
+    """Count 3-hop paths through ``pivot`` and each of ``others`` (the middle two addresses)."""
+    if on_path is None:
+        on_path = {}
+    on_path[pivot] = on_path.get(pivot, 0) + len(others)
+    for x in others:
+        on_path[x] = on_path.get(x, 0) + 1
+    return on_path

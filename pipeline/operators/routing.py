@@ -1,4 +1,5 @@
-"""Route annotated transfers to address shards: sender's shard and receiver's shard.
+"""Route annotated transfers to address shards: sender's shard, receiver's shard, and the shards
+of the other addresses on the cycles a transfer closed (``member`` touches, rare).
 
 Why a fixed shard count: Bytewax assigns keys to workers, so if the key were the worker count,
 features would change with the deployment. The key is ``shard_of(address, n_shards)`` with a
@@ -10,22 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.operators.graph import Annotated, GraphFacts
+from pipeline.operators.graph import Annotated, CycleMember, GraphFacts
 from pipeline.operators.windows import DEFAULT_SHARDS, shard_of
 from pipeline.records import Transfer
 
 SENDER = "sender"
 RECEIVER = "receiver"
+MEMBER = "member"  # on a cycle the transfer closed, between its receiver and its sender
 
-# (role, transfer, facts): one side of one transfer, for the shard of that side's address
-Touch = tuple[str, Transfer, GraphFacts]
+# (role, transfer, facts): one side of one transfer, for the shard of that side's address; a
+# member touch carries the member (address, cycles, its own exposure) instead of the graph facts
+Touch = tuple[str, Transfer, GraphFacts | CycleMember]
 
 
 def route(annotated: Iterable[Annotated], n_shards: int = DEFAULT_SHARDS) -> dict[int, list[Touch]]:
     """Split a batch into per-shard touch lists, keeping batch order inside every shard.
 
     Empty addresses are skipped (nothing to key them by). A self-transfer yields two touches,
-    sender then receiver, for the same shard.
+    sender then receiver, for the same shard. Cycle members follow the receiver, in the order the
+    graph stage lists them.
     """
     out: dict[int, list[Touch]] = {}
     for t, facts in annotated:
@@ -43,6 +47,13 @@ def route(annotated: Iterable[Annotated], n_shards: int = DEFAULT_SHARDS) -> dic
             if lst is None:
                 lst = out[s] = []
             lst.append((RECEIVER, t, facts))
+        if facts.members:
+            for m in facts.members:
+                s = shard_of(m.address, n_shards)
+                lst = out.get(s)
+                if lst is None:
+                    lst = out[s] = []
+                lst.append((MEMBER, t, m))
     return out
 
 

@@ -29,6 +29,7 @@ from pipeline.rules.model import (
     RISK_SCORES,
     ROLES,
     SUBJECTS,
+    WHEN_ROLES,
     Case,
     Rule,
 )
@@ -250,8 +251,9 @@ def _when(m: MarkedMap) -> tuple[tuple[str, ...], tuple[str, ...]]:
         else:
             raise _Problem(when.key_lines["kinds"], f"when.kinds: unknown kind {k!r}{_suggest(str(k), options)}")
     role = when.get("role", "any")
-    if role not in ROLES + ("any",):
-        raise _Problem(when.key_lines["role"], f"when.role: unknown role {role!r} (sender, receiver or any)")
+    if role not in (*WHEN_ROLES, "any"):
+        raise _Problem(when.key_lines["role"],
+                       f"when.role: unknown role {role!r} (sender, receiver, member or any)")
     return tuple(dict.fromkeys(kinds)), ROLES if role == "any" else (role,)
 
 

@@ -21,7 +21,9 @@ TYPOLOGY_TAGS = (
 KNOWN_TAGS = TYPOLOGY_TAGS + (
     "large_transfer", "blacklist", "failed_burst", "watchlist", "dust", "new_address",
 )
-ROLES = ("sender", "receiver")
+ROLES = ("sender", "receiver")  # what "any" means: the two sides of a transfer
+# "member": on a cycle the transfer closed, neither side of it; only rules that ask for it
+WHEN_ROLES = (*ROLES, "member")
 SUBJECTS = ("self", "counterparty", "caller", "from", "to")
 ACTIONS = ("alert", "ticket")
 EXPECTS = ("hit", "no_hit", "error")

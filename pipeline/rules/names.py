@@ -114,7 +114,7 @@ FIELDS: dict[str, Field] = {
     name: Field(t, _transfer_field(name), doc) for name, (t, doc) in _TRANSFER_FIELDS.items()
 }
 FIELDS.update({
-    "role": Field(STR, _update_field("role"), "'sender' or 'receiver': the subject's side"),
+    "role": Field(STR, _update_field("role"), "'sender' or 'receiver': the subject's side; 'member': on a cycle the transfer closed"),
     "address": Field(STR, _update_field("address"), "the updated address (the subject's side)"),
     "counterparty": Field(STR, _update_field("counterparty"), "the other side of the transfer"),
     "counterparty_hops": Field(
