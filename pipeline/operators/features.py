@@ -30,6 +30,8 @@ event time, ending at the address's latest event):
   closed by a value movement it sent or received, or passing through it when others closed
   them -- then it gets a ``member`` update of its own, with the closing transfer, so every
   address of a ring is seen at the moment the ring closes, not only the two at its last edge.
+  (Only for a ring: an edge closing more than ``RING_MAX_CYCLES`` cycles at once names no
+  members, see :mod:`pipeline.operators.graph`.)
 * ``watch_hops``/``exposure_score``: from the graph stage, for this address, right after the
   transfer (0 = on a watchlist, 9 = none within ``max_hops``).
 * ``approvals_unlimited``: TRC20 approvals granted (as owner) with ``amount_raw >= 2**255``.
