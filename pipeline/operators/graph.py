@@ -329,7 +329,8 @@ class GraphStage:
         Meet in the middle with C-level key-set intersections: 2 hops is succ(v) & pred(u);
         3 hops expands the smaller of the two by one more step, skipping hubs in the middle too.
         There are no self-loops, so the only invalid meeting points to subtract are the path's
-        own ends. The intermediates are only collected once a path is found (rarely).
+        own ends. The intermediates are collected only while the count is within a ring's
+        (``RING_MAX_CYCLES``): past it they are not named, and a mesh can hold thousands.
         """
         succ = self.graph._succ
         pred = self.graph._pred
@@ -347,7 +348,8 @@ class GraphStage:
         middle = sv_keys & pu_keys  # 2 hops: v -> a -> u
         if middle:
             n += len(middle)
-            on_path = dict.fromkeys(middle, 1)
+            if n <= RING_MAX_CYCLES:
+                on_path = dict.fromkeys(middle, 1)
         budget = self.config.cycle_budget - min(n_sv, n_pu)
         if n_sv <= n_pu:  # 3 hops: v -> a -> b -> u, expanding successors of v
             for a in sv:
@@ -359,10 +361,12 @@ class GraphStage:
                 if budget < 0:
                     break
                 common = sa.keys() & pu_keys
-                common.discard(v)  # v -> a -> v -> u is not a simple path
                 if common:
-                    n += len(common)
-                    on_path = _on_path(on_path, a, common)
+                    common.discard(v)  # v -> a -> v -> u is not a simple path
+                    if common:
+                        n += len(common)
+                        if n <= RING_MAX_CYCLES:  # past it the members are not named
+                            on_path = _on_path(on_path, a, common)
         else:  # 3 hops, expanding predecessors of u
             for b in pu:
                 pb = pred[b]
@@ -373,10 +377,12 @@ class GraphStage:
                 if budget < 0:
                     break
                 common = pb.keys() & sv_keys
-                common.discard(u)  # v -> u -> b -> u is not a simple path
                 if common:
-                    n += len(common)
-                    on_path = _on_path(on_path, b, common)
+                    common.discard(u)  # v -> u -> b -> u is not a simple path
+                    if common:
+                        n += len(common)
+                        if n <= RING_MAX_CYCLES:
+                            on_path = _on_path(on_path, b, common)
         return n, on_path
 
     def _bucket(self, ts: int) -> tuple[dict[str, int], list[str], list[str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.operators.graph import Annotated, CycleMember, GraphFacts
+from pipeline.operators.graph import NO_FACTS, Annotated, CycleMember, GraphFacts
 from pipeline.operators.windows import DEFAULT_SHARDS, shard_of
 from pipeline.records import Transfer
 
@@ -47,7 +47,7 @@ def route(annotated: Iterable[Annotated], n_shards: int = DEFAULT_SHARDS) -> dic
             if lst is None:
                 lst = out[s] = []
             lst.append((RECEIVER, t, facts))
-        if facts.members:
+        if facts is not NO_FACTS and facts.members:  # most transfers: the shared empty facts
             for m in facts.members:
                 s = shard_of(m.address, n_shards)
                 lst = out.get(s)
