@@ -79,6 +79,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(answer.body)
+        if answer.then is not None:
+            self.wfile.flush()
+            answer.then()
 
 
 class _Server(ThreadingHTTPServer):

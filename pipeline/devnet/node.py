@@ -30,6 +30,9 @@ EMPTY = b"{}"
 class Answer(NamedTuple):
     status: int
     body: bytes
+    # run by the HTTP front once the response is written and flushed: a control that takes the
+    # listener down (restart) must not cut its own answer off
+    then: Callable[[], None] | None = None
 
 
 def _truthy(value: Any) -> bool:

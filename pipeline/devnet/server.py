@@ -201,8 +201,9 @@ class Devnet:
             elif name == "drop_ws":
                 result = {"dropped": self.drop_websockets()}
             elif name == "restart":
-                self.restart(float(params.get("down_s", 1.0)), wait=False)
-                result = {"restarting": True}
+                down_s = float(params.get("down_s", 1.0))
+                return Answer(200, orjson.dumps({"restarting": True}),
+                              then=lambda: self.restart(down_s, wait=False))
             elif name == "head":
                 if "num" in params:
                     self.set_head(int(params["num"]))
