@@ -10,7 +10,8 @@ with the collector tuned as the flow tunes it, but without Bytewax, rules, scori
 Prints the throughput (target >= 20,000 tx/s on one process), the cost of each stage, and for
 every quarter of the run its throughput, the RSS and live pymalloc blocks at its end, and the state
 sizes; then the peak RSS and the growth from the first quarter to the last (target: none -- RSS
-within 5%, the allowance for allocator retention, while live blocks and state stay flat).
+within 5%, the allowance for allocator retention, while live blocks and state stay flat); and a
+host yardstick measured before and after the run, so a slower host is not mistaken for slower code.
 
 ``--dataflow`` measures the same work inside a real Bytewax dataflow on one worker: the replay
 source, a decode step, and the flow's own analytics steps (``pipeline.analytics``: the graph key,
@@ -52,6 +53,26 @@ from pipeline.tron.tokens import TokenRegistry
 TARGET_TX_S = 20_000
 RSS_ALLOWANCE = 0.05  # Q1 -> Q4 RSS growth tolerated as allocator retention (live blocks must stay flat)
 BLOCK_MS = 3_000
+
+
+def host_speed() -> float:
+    """A yardstick for the host: millions of a fixed mix of dict, tuple and string operations per
+    second (best of three ~0.1 s runs). Shared hosts were seen to change speed by 40% within an
+    hour, in every stage alike; measured at the start and the end of a run, it tells a slower
+    host from slower code."""
+    keys = [f"T{i:033d}" for i in range(4096)]
+    best = 0.0
+    for _ in range(3):
+        counts: dict[str, int] = {}
+        rows: list[tuple] = []
+        t0 = time.perf_counter()
+        for _ in range(12):
+            for k in keys:
+                counts[k] = counts.get(k, 0) + 1
+                rows.append((k[:4] + k[-4:], counts[k]))
+            rows.clear()
+        best = max(best, 12 * len(keys) / (time.perf_counter() - t0) / 1e6)
+    return best
 
 
 def rss_mb() -> float:
@@ -182,7 +203,9 @@ def main() -> int:
         print(f"simulated {chain.blocks:,} blocks into {chain.directory}")
     config = WindowConfig(horizon_ms=int(args.horizon_h * 3_600_000))
     tokens = TokenRegistry.build()
+    speed_before = host_speed()
     result = (measure_dataflow if args.dataflow else measure_pure)(chain, config, tokens)
+    speed_after = host_speed()
     seconds, q = result["seconds"], result["quarters"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -204,6 +227,9 @@ def main() -> int:
     for name, us in result["us_per_tx"].items():
         print(f"  {name:<28}{us:>10.2f} us/tx")
     print(f"{'peak RSS':<30}{peak:>10,.0f} MB")
+    drift = speed_after / speed_before - 1
+    print(f"{'host yardstick':<30}{speed_before:>10.2f} -> {speed_after:.2f} Mops/s at start -> end "
+          f"({drift:+.0%}{': the host changed speed during the run' if abs(drift) > 0.1 else ''})")
     print("quarter   tx/s   RSS MB at end  live blocks     edges    active   entries   first-seen")
     for r in quarters:
         sizes = "".join(f"{r[k]:>{w},}" if k in r else f"{'-':>{w}}" for k, w in
@@ -226,6 +252,7 @@ def main() -> int:
             "tx_per_s": round(tx_s), "target_tx_per_s": TARGET_TX_S,
             "us_per_tx": {k: round(v, 2) for k, v in result["us_per_tx"].items()},
             "peak_rss_mb": round(peak), "quarters": quarters,
+            "host_mops_start": round(speed_before, 3), "host_mops_end": round(speed_after, 3),
             "rss_growth_q1_to_q4": None if growth is None else round(growth, 4),
             "live_blocks_growth_q1_to_q4": None if blocks_growth is None else round(blocks_growth, 4),
             "first_quarter_has_full_window": warm}, indent=2))
