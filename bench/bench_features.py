@@ -11,7 +11,8 @@ Prints the throughput (target >= 20,000 tx/s on one process), the cost of each s
 every quarter of the run its throughput, the RSS and live pymalloc blocks at its end, and the state
 sizes; then the peak RSS and the growth from the first quarter to the last (target: none -- RSS
 within 5%, the allowance for allocator retention, while live blocks and state stay flat); and a
-host yardstick measured before and after the run, so a slower host is not mistaken for slower code.
+yardstick timed in a fresh process before and after the run (the host's speed) and in this process
+at the end (what the run's fragmented heap costs allocation-heavy code).
 
 ``--dataflow`` measures the same work inside a real Bytewax dataflow on one worker: the replay
 source, a decode step, and the flow's own analytics steps (``pipeline.analytics``: the graph key,
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -56,10 +58,11 @@ BLOCK_MS = 3_000
 
 
 def host_speed() -> float:
-    """A yardstick for the host: millions of a fixed mix of dict, tuple and string operations per
-    second (best of three ~0.1 s runs). Shared hosts were seen to change speed by 40% within an
-    hour, in every stage alike; measured at the start and the end of a run, it tells a slower
-    host from slower code."""
+    """A yardstick: millions of a fixed mix of dict, tuple and string operations per second (best
+    of three ~0.1 s runs). Timed in a fresh process it measures the host; timed in this process
+    after the run, against the fresh figure, what the run's heap costs allocation-heavy code --
+    a fragmented heap (millions of window entries freed an hour after they were made, scattered
+    over the allocator's pools) slowed it by a third, and with it the later quarters of the run."""
     keys = [f"T{i:033d}" for i in range(4096)]
     best = 0.0
     for _ in range(3):
@@ -73,6 +76,14 @@ def host_speed() -> float:
             rows.clear()
         best = max(best, 12 * len(keys) / (time.perf_counter() - t0) / 1e6)
     return best
+
+
+def fresh_host_speed() -> float:
+    """:func:`host_speed` in a new interpreter: the host, without this process's heap."""
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); sys.argv = ['x']; " \
+           "import bench_features as b; print(b.host_speed())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
 
 
 def rss_mb() -> float:
@@ -203,9 +214,10 @@ def main() -> int:
         print(f"simulated {chain.blocks:,} blocks into {chain.directory}")
     config = WindowConfig(horizon_ms=int(args.horizon_h * 3_600_000))
     tokens = TokenRegistry.build()
-    speed_before = host_speed()
+    host_before = fresh_host_speed()
     result = (measure_dataflow if args.dataflow else measure_pure)(chain, config, tokens)
-    speed_after = host_speed()
+    in_process = host_speed()
+    host_after = fresh_host_speed()
     seconds, q = result["seconds"], result["quarters"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -227,9 +239,12 @@ def main() -> int:
     for name, us in result["us_per_tx"].items():
         print(f"  {name:<28}{us:>10.2f} us/tx")
     print(f"{'peak RSS':<30}{peak:>10,.0f} MB")
-    drift = speed_after / speed_before - 1
-    print(f"{'host yardstick':<30}{speed_before:>10.2f} -> {speed_after:.2f} Mops/s at start -> end "
-          f"({drift:+.0%}{': the host changed speed during the run' if abs(drift) > 0.1 else ''})")
+    drift = host_after / host_before - 1
+    heap = in_process / host_after - 1
+    print(f"{'host yardstick':<30}{host_before:>10.2f} -> {host_after:.2f} Mops/s, fresh process at start -> "
+          f"end ({drift:+.0%}{': the host changed speed' if abs(drift) > 0.1 else ''})")
+    print(f"{'  in this process at the end':<30}{in_process:>10.2f} Mops/s ({heap:+.0%} against a fresh "
+          f"process: what the run's heap costs allocation-heavy code)")
     print("quarter   tx/s   RSS MB at end  live blocks     edges    active   entries   first-seen")
     for r in quarters:
         sizes = "".join(f"{r[k]:>{w},}" if k in r else f"{'-':>{w}}" for k, w in
@@ -252,7 +267,8 @@ def main() -> int:
             "tx_per_s": round(tx_s), "target_tx_per_s": TARGET_TX_S,
             "us_per_tx": {k: round(v, 2) for k, v in result["us_per_tx"].items()},
             "peak_rss_mb": round(peak), "quarters": quarters,
-            "host_mops_start": round(speed_before, 3), "host_mops_end": round(speed_after, 3),
+            "host_mops_start": round(host_before, 3), "host_mops_end": round(host_after, 3),
+            "in_process_mops_end": round(in_process, 3),
             "rss_growth_q1_to_q4": None if growth is None else round(growth, 4),
             "live_blocks_growth_q1_to_q4": None if blocks_growth is None else round(blocks_growth, 4),
             "first_quarter_has_full_window": warm}, indent=2))
