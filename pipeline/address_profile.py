@@ -15,7 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.errors import InputError
+from pipeline.errors import ConfigError, InputError
+from pipeline.records import Kind
 from pipeline.tron.address import to_base58
 from pipeline.watchlists import WatchlistSet
 
@@ -43,8 +44,11 @@ def profile(client: Any, database: str, address: str, lists: WatchlistSet | None
             history: int = 20, alerts: int = 20) -> dict[str, Any]:
     """Everything stored about ``address``: a JSON-ready dict (times in ms since the epoch).
 
-    ``history`` bounds the feature snapshots returned (newest first), ``alerts`` the alerts.
+    ``history`` bounds the feature snapshots returned (newest first), ``alerts`` the alerts;
+    both must be at least 1.
     """
+    if history < 1 or alerts < 1:
+        raise ConfigError(f"history and alerts must be at least 1, got {history} and {alerts}")
     address = normalise(address)
     params = {"a": address, "h": int(history), "n": int(alerts)}
     db = database
@@ -63,16 +67,22 @@ def profile(client: Any, database: str, address: str, lists: WatchlistSet | None
     history_rows = [{"ts": _ms(r[0]), "block_number": int(r[1]), **dict(zip(feature_cols, r[2:]))}
                     for r in snapshots]
 
+    # USD: value that moved (successful value movements), not failed calls or frozen TRX;
+    # counterparties: addresses only (a freeze has none)
+    value = f"success AND kind IN ({', '.join(repr(k) for k in sorted(Kind.VALUE_MOVEMENTS))})"
     sent, received = (client.query(
-        f"SELECT count(), countIf(success), sum(amount_usd), uniqExact({other}), min(ts), max(ts) "
-        f"FROM {db}.transfers FINAL WHERE {side} = %(a)s", parameters=params).result_rows[0]
+        f"SELECT count(), countIf(success), sumIf(amount_usd, {value}), uniqExactIf({other}, {other} != ''), "
+        f"min(ts), max(ts) FROM {db}.transfers FINAL WHERE {side} = %(a)s", parameters=params).result_rows[0]
         for side, other in (("from_address", "to_address"), ("to_address", "from_address")))
 
+    # alerts withdrawn by a reorg ('dropped') are not the address's
     alert_rows = client.query(
         f"SELECT alert_id, ts, rule_id, severity, risk_score, status, title FROM {db}.alerts FINAL "
-        "WHERE address = %(a)s ORDER BY ts DESC, alert_id LIMIT %(n)s", parameters=params).result_rows
+        "WHERE address = %(a)s AND status != 'dropped' ORDER BY ts DESC, alert_id LIMIT %(n)s",
+        parameters=params).result_rows
     alert_total = client.query(f"SELECT count(), countIf(severity IN ('high', 'critical')) "
-                               f"FROM {db}.alerts FINAL WHERE address = %(a)s", parameters=params).result_rows[0]
+                               f"FROM {db}.alerts FINAL WHERE address = %(a)s AND status != 'dropped'",
+                               parameters=params).result_rows[0]
 
     def side(row: tuple) -> dict[str, Any]:
         n, ok, usd, counterparties, first, last = row

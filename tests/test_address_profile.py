@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.address_profile import profile
-from pipeline.errors import AddressError
+from pipeline.errors import AddressError, ConfigError
 from pipeline.operators.features import ShardState
 from pipeline.operators.graph import GraphStage
 from pipeline.operators.routing import route
@@ -46,7 +46,9 @@ def _alerts() -> list[Alert]:
     return [Alert("al-high", ts, ts + 5, 1, "tx1", SUBJECT, "sanctioned_direct", "v1", "critical", 95.0,
                   "confirmed", "block", "Sanctioned address active", ("sanctions",), "{}"),
             Alert("al-low", ts + 3000, ts + 3005, 2, "tx2", SUBJECT, "large_transfer", "v1", "low", 20.0,
-                  "confirmed", "block", "Large transfer", ("size",), "{}")]
+                  "confirmed", "block", "Large transfer", ("size",), "{}"),
+            Alert("al-reorged", ts + 6000, ts + 6005, 3, "tx3", SUBJECT, "large_transfer", "v1", "high", 60.0,
+                  "dropped", "block", "Large transfer", ("size",), "{}")]  # its block was reorged away
 
 
 def seed(dsn: str) -> list:
@@ -84,12 +86,12 @@ def test_the_profile_adds_up_what_was_stored(stored):
                           for e in LISTS.entries_of(SUBJECT)] and p["lists"]
     out = [t for t in seq if t.from_address == SUBJECT]
     assert p["sent"] == {"transfers": len(out), "succeeded": sum(t.success for t in out),
-                         "usd": sum(t.amount_usd for t in out), "counterparties": 1,
-                         "first_ts": out[0].ts, "last_ts": out[-1].ts}
+                         "usd": sum(t.amount_usd for t in out if t.success),  # the failed 40 did not move
+                         "counterparties": 1, "first_ts": out[0].ts, "last_ts": out[-1].ts}
     inn = [t for t in seq if t.to_address == SUBJECT]
     assert p["received"]["transfers"] == len(inn) and p["received"]["counterparties"] == 2
     assert p["received"]["usd"] == pytest.approx(sum(t.amount_usd for t in inn))
-    assert p["alerts"]["total"] == 2 and p["alerts"]["high_or_critical"] == 1
+    assert p["alerts"]["total"] == 2 and p["alerts"]["high_or_critical"] == 1  # the reorged one left out
     assert [a["alert_id"] for a in p["alerts"]["newest"]] == ["al-low", "al-high"]  # newest first
 
     f = p["features"]
@@ -117,6 +119,8 @@ def test_an_address_never_seen_has_an_empty_profile_and_a_bad_one_is_refused(sto
     assert p["features"] == {"snapshots": 0, "first_ts": None, "last_ts": None, "latest": None, "history": []}
     with pytest.raises(AddressError, match="checksum"):
         profile(client, db, SUBJECT[:-1] + ("1" if SUBJECT[-1] != "1" else "2"), LISTS)
+    with pytest.raises(ConfigError, match="at least 1"):
+        profile(client, db, SUBJECT, LISTS, history=0)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -134,8 +138,8 @@ def test_the_command_prints_the_profile_and_its_json(tmp_path):
     lines = shown.stdout.splitlines()
     assert lines[0] == f"address {SUBJECT}"
     assert lines[1].startswith("  lists: ofac_sdn_trx (")
-    assert "sent: 2 transfers (1 failed), $340.00, 1 counterparties" in shown.stdout
-    assert "alerts: 2 (1 high or critical), newest 2:" in shown.stdout
+    assert "sent: 2 transfers (1 failed), $300.00 moved, 1 counterparties" in shown.stdout
+    assert "alerts: 2 (1 high or critical; reorged ones left out), newest 2:" in shown.stdout
     assert "features: 4 snapshots" in shown.stdout and "history (newest 3; in = tx_in_count" in shown.stdout
     assert any(ln.split()[:2] == ["failed_out", "1"] for ln in lines)
 
@@ -144,3 +148,5 @@ def test_the_command_prints_the_profile_and_its_json(tmp_path):
 
     bad = _cli("address", "Tnope", "--clickhouse", dsn)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Tnope" in bad.stderr
+    zero = _cli("address", SUBJECT, "--history", "0", "--clickhouse", dsn)
+    assert zero.returncode == 2 and "--history: must be at least 1, got 0" in zero.stderr

@@ -19,15 +19,23 @@ from typing import Any
 from pipeline.address_profile import HISTORY_COLUMNS
 
 
+def _at_least_one(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("address", help="one address: lists, transfers, alerts, feature history",
                               description="Everything stored about one address: the watchlists it is on, "
                                           "what it sent and received, its alerts, and its feature "
                                           "snapshots (why it scored as it did), newest first.")
     p.add_argument("address", help="base58 (T…) or 21-byte hex (41…)")
-    p.add_argument("--history", type=int, default=20, metavar="N",
+    p.add_argument("--history", type=_at_least_one, default=20, metavar="N",
                    help="feature snapshots to show, newest first (default 20)")
-    p.add_argument("--alerts", type=int, default=20, metavar="N", help="alerts to show, newest first (default 20)")
+    p.add_argument("--alerts", type=_at_least_one, default=20, metavar="N",
+                   help="alerts to show, newest first (default 20)")
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
     p.add_argument("--clickhouse", metavar="DSN",
                    help="chdb://PATH (default from settings, chdb://./data/chdb) or http(s)://user:pw@host:port/db")
@@ -67,9 +75,9 @@ def cmd_address(args: argparse.Namespace) -> int:
         s = info[name]
         span = f", {_time(s['first_ts'])} .. {_time(s['last_ts'])} UTC" if s["transfers"] else ""
         print(f"  {name}: {s['transfers']:,} transfers ({s['transfers'] - s['succeeded']:,} failed), "
-              f"${s['usd']:,.2f}, {s['counterparties']:,} counterparties{span}")
+              f"${s['usd']:,.2f} moved, {s['counterparties']:,} counterparties{span}")
     a = info["alerts"]
-    print(f"alerts: {a['total']:,} ({a['high_or_critical']:,} high or critical)"
+    print(f"alerts: {a['total']:,} ({a['high_or_critical']:,} high or critical; reorged ones left out)"
           + (f", newest {len(a['newest'])}:" if a["newest"] else ""))
     if a["newest"]:
         print(_table([[r["alert_id"], _time(r["ts"]), r["severity"], f"{r['risk_score']:.0f}", r["status"],

@@ -121,8 +121,8 @@ class ShardState:
                 cp_hops, _, hops, score, cycles, _ = facts
                 addr, cp = t.to_address, t.from_address
             else:  # a cycle member: the transfer's receiver is where its path back starts
-                addr, cycles, hops, score = facts
-                cp, cp_hops, member = t.to_address, NO_HOPS, True
+                addr, cycles, hops, score, cp_hops = facts
+                cp, member = t.to_address, True
 
             st = states.get(addr)
             if st is None:  # not active in the window: maybe remembered from earlier

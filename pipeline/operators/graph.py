@@ -61,6 +61,7 @@ class CycleMember(NamedTuple):
     cycles: int  # how many of the cycles closed by the transfer pass through it
     hops: int  # its own watchlist exposure, as of the transfer
     score: float
+    cp_hops: int  # the transfer's receiver's hops: the counterparty of the member's update
 
 
 class GraphFacts(NamedTuple):
@@ -115,8 +116,8 @@ class GraphStage:
         Addresses taken off a list (a delisting, or a list entry that was a mistake) withdraw at
         once the exposure that came from them: every entry whose hops or score originated at a
         delisted address loses it, so "indirect sanctions exposure" stops firing on the next
-        transfer rather than an hour later. An address that was also near an address still on a
-        list gets that exposure back from the same neighbourhood walk a listing does.
+        transfer rather than an hour later. Those addresses (and the delisted ones) then get what
+        the addresses still listed account for (:meth:`_reexpose`), never more than they had.
         """
         new = frozenset(watchlist)
         added = new - self.watchlist
@@ -125,8 +126,7 @@ class GraphStage:
         exposed = self._expose_neighbourhood(added) if added else 0
         if removed:
             lost = self._withdraw(removed)
-            if lost:  # what the remaining listed addresses reach, for those addresses only
-                exposed += self._expose_neighbourhood(new, only=lost)
+            exposed += self._reexpose(lost | removed)
         return exposed
 
     # -- public API ---------------------------------------------------------------------------
@@ -229,7 +229,7 @@ class GraphStage:
                     del exposure[a]
         return hit
 
-    def _expose_neighbourhood(self, listed: Iterable[str], only: set[str] | None = None) -> int:
+    def _expose_neighbourhood(self, listed: Iterable[str]) -> int:
         """Breadth-first from newly ``listed`` addresses over the window graph, both directions
         (exposure also flows both ways along a new edge), up to ``max_hops``: hop ``h`` gets
         score ``decay**h`` as of the stage clock, through :meth:`_offer` (kept when better).
@@ -238,8 +238,6 @@ class GraphStage:
         address's own neighbours: every customer of an exchange that once received from a
         sanctioned address is not two hops from it in any useful sense, and expanding one would
         touch the whole window. Cost: a bounded walk per listed address present in the graph.
-        With ``only``, the walk is the same but only those addresses are offered exposure (after
-        a delisting: the others keep theirs, faded as it is).
         """
         succ, pred = self.graph._succ, self.graph._pred
         cfg, now, watch = self.config, self.clock, self.watchlist
@@ -258,12 +256,49 @@ class GraphStage:
                     if b in seen or b in watch:
                         continue
                     seen.add(b)
+                    self._offer(b, hops, score, now, (origin, origin))
                     ahead.append((b, origin))
-                    if only is None or b in only:
-                        self._offer(b, hops, score, now, (origin, origin))
-                        exposed += 1
+                    exposed += 1
             frontier = ahead
         return exposed
+
+    def _reexpose(self, targets: set[str]) -> int:
+        """After a delisting: what the addresses still listed account for, for ``targets`` only
+        (the addresses that lost exposure, and the delisted ones), as propagation along the
+        window's transfers would have given it -- over paths whose transfers run forward in time,
+        with the score and the hop expiry timed from the path's last transfer -- so a delisting
+        never raises or refreshes anyone's exposure. Hubs are not walked through (as in
+        :meth:`_expose_neighbourhood`). Returns how many offers were made. Cost: a bounded walk
+        per listed address in the graph, paid only by a reload that removes addresses.
+        """
+        if not targets:
+            return 0
+        succ, pred = self.graph._succ, self.graph._pred
+        cfg, watch = self.config, self.watchlist
+        cap = cfg.hub_degree
+        offered = 0
+        for origin in sorted(a for a in watch if a in succ):
+            frontier: dict[str, int] = {origin: -1}  # address -> earliest time it was reached
+            seen = {origin}
+            for hops in range(1, cfg.max_hops + 1):
+                score = cfg.decay ** hops
+                ahead: dict[str, int] = {}
+                for a, since in frontier.items():
+                    out_, in_ = succ[a], pred[a]
+                    if hops > 1 and (len(out_) > cap or len(in_) > cap):
+                        continue
+                    for neighbours in (out_, in_):
+                        for b, attrs in neighbours.items():
+                            at = attrs["ts"]  # the edge's latest transfer
+                            if at >= since and b not in seen and b not in watch and at < ahead.get(b, at + 1):
+                                ahead[b] = at
+                for b, at in ahead.items():
+                    seen.add(b)
+                    if b in targets:
+                        self._offer(b, hops, score, at, (origin, origin))
+                        offered += 1
+                frontier = ahead
+        return offered
 
     def _add_edge(self, u: str, v: str, now: int) -> GraphFacts:
         if not u or not v or u == v:
@@ -278,7 +313,7 @@ class GraphStage:
             cycles, on_path = 0, None
             if now > data["ts"]:  # point the edge at this block's attributes; re-filed when due
                 succ_u[v] = self.graph._pred[v][u] = self._bucket(now)[0]
-        members = self._members(on_path, now) if on_path and cycles <= RING_MAX_CYCLES else ()
+        ring = on_path if on_path and cycles <= RING_MAX_CYCLES else None
         exp, watch = self._exposure, self.watchlist
         if u in exp or v in exp or u in watch or v in watch:
             hu, su = self._get(u, now)
@@ -291,14 +326,18 @@ class GraphStage:
             hu2, su2 = self._get(u, now)
             hv2, sv2 = self._get(v, now)
             if cycles or hu2 != NO_HOPS or hv2 != NO_HOPS or su2 or sv2:
+                members = self._members(ring, now, hv2) if ring else ()
                 return GraphFacts(hu2, su2, hv2, sv2, cycles, members)
             return NO_FACTS
-        return GraphFacts(cycles=cycles, members=members) if cycles else NO_FACTS
+        if not cycles:
+            return NO_FACTS
+        return GraphFacts(cycles=cycles, members=self._members(ring, now, NO_HOPS) if ring else ())
 
-    def _members(self, on_path: dict[str, int], now: int) -> tuple[CycleMember, ...]:
-        """The intermediate addresses of the cycles just closed, with their own exposure, sorted
-        by address: set iteration order follows string hashes, which differ between processes."""
-        return tuple(CycleMember(a, n, *self._get(a, now)) for a, n in sorted(on_path.items()))
+    def _members(self, on_path: dict[str, int], now: int, receiver_hops: int) -> tuple[CycleMember, ...]:
+        """The intermediate addresses of the cycles just closed, with their own exposure and the
+        receiver's hops (their counterparty on the update), sorted by address: set iteration
+        order follows string hashes, which differ between processes."""
+        return tuple(CycleMember(a, n, *self._get(a, now), receiver_hops) for a, n in sorted(on_path.items()))
 
     def _link(self, u: str, v: str, now: int) -> None:
         """``graph.add_edge(u, v, ts=now)`` for an edge known to be new, on networkx's adjacency

@@ -19,6 +19,7 @@ from pipeline.tron.address import encode_raw
 # Two fixed, valid mainnet-format addresses for the subject and its counterparty.
 SUBJECT = encode_raw(bytes([0x41]) + bytes(range(1, 21)))
 COUNTERPARTY = encode_raw(bytes([0x41]) + bytes(range(101, 121)))
+CLOSER = encode_raw(bytes([0x41]) + bytes(range(201, 221)))  # a member case: the ring's closing sender
 CASE_TS = 1_714_000_000_000  # 2024-04-24, mainnet-era event time
 FEATURE_DEFAULTS = {name: 0.0 for name in FEATURE_NAMES} | {"watch_hops": 9.0, "age_s": 604_800.0}
 _PREFERRED_KINDS = (Kind.TRC20_TRANSFER, Kind.TRX)  # the default kind of a case: USDT first
@@ -48,7 +49,10 @@ def build_update(rule: Rule, values: dict[str, Any]) -> AddressUpdate:
     kind = values.get("kind", next((k for k in _PREFERRED_KINDS if k in rule.kinds), rule.kinds[0]))
     address = values.get("address", SUBJECT)
     counterparty = values.get("counterparty", COUNTERPARTY)
-    sender, receiver = (address, counterparty) if role == "sender" else (counterparty, address)
+    if role == "member":  # as the flow builds it: the closing transfer, paying the counterparty
+        sender, receiver = CLOSER, counterparty
+    else:
+        sender, receiver = (address, counterparty) if role == "sender" else (counterparty, address)
     from_address = values.get("from_address", sender)
     tx_id = hashlib.sha256(repr(sorted(values.items())).encode()).hexdigest()
     is_token = kind in (Kind.TRC20_TRANSFER, Kind.TRC20_TRANSFER_FROM, Kind.TRC20_APPROVE)

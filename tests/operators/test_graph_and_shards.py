@@ -191,14 +191,15 @@ def test_watchlist_swap_and_non_value_kinds_do_not_propagate(chain):
 
 def test_a_closing_edge_names_the_other_addresses_on_its_ring(chain):
     g = GraphStage(WindowConfig(hub_degree=64), ["W"])
-    # a 3-hop path B -> M1 -> N1 -> A and a 2-hop path B -> M2 -> A; W pays N1, so N1 is exposed
+    # a 3-hop path B -> M1 -> N1 -> A and a 2-hop path B -> M2 -> A; W pays N1 and B
     g.process([chain.tx(0, "B", "M1"), chain.tx(0, "M1", "N1"), chain.tx(0, "N1", "A"),
-               chain.tx(0, "B", "M2"), chain.tx(0, "M2", "A"), chain.tx(0, "W", "N1")])
+               chain.tx(0, "B", "M2"), chain.tx(0, "M2", "A"), chain.tx(0, "W", "N1"), chain.tx(0, "W", "B")])
     (_, facts), = g.process([chain.tx(3, "A", "B")])
     assert facts.cycles == 2  # A->B->M2->A, A->B->M1->N1->A
-    # sorted by address, each with its own exposure as of the transfer
-    assert [(m.address, m.cycles, m.hops) for m in facts.members] == [
-        ("M1", 1, NO_HOPS), ("M2", 1, NO_HOPS), ("N1", 1, 1)]
+    # sorted by address, each with its own exposure, and the receiver's (B: 1 hop) as the
+    # counterparty's, as of the transfer
+    assert [(m.address, m.cycles, m.hops, m.cp_hops) for m in facts.members] == [
+        ("M1", 1, NO_HOPS, 1), ("M2", 1, NO_HOPS, 1), ("N1", 1, 1, 1)]
     routed = route([(chain.tx(3, "A", "B"), facts)], 8)
     members = sorted((m.address, s) for s, lst in routed.items() for role, _, m in lst if role == MEMBER)
     assert members == sorted((a, shard_of(a, 8)) for a in ("M1", "M2", "N1"))

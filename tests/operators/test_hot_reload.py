@@ -197,6 +197,30 @@ def test_after_a_delisting_exposure_from_addresses_still_listed_is_kept_or_found
     assert g.exposure("A") == (1, 0.5)
 
 
+def test_a_delisting_never_raises_or_refreshes_exposure_and_respects_time_order(chain: Chain):
+    g = GraphStage(SMALL, ["W1", "W2"])  # a 600 s window
+    g.process([chain.tx(0, "X", "B"),      # X pays B before B is exposed: no taint flows to X
+               chain.tx(10, "W2", "B"),    # B: 1 hop from W2, at 10 s
+               chain.tx(13, "B", "A"),     # A: 2 hops from W2, at 13 s
+               chain.tx(500, "W1", "A")])  # A: 1 hop from W1, at 500 s
+    g.process([chain.tx(590, "P", "Q")])
+    assert g.exposure("A") == (1, pytest.approx(0.5 * (1 - 90 / 600)))
+    g.set_watchlist(["W2"])
+    # back to what W2 accounts for, as of the transfer that carried it (13 s), not refreshed
+    assert g.exposure("A") == (2, pytest.approx(0.25 * (1 - 577 / 600)))
+    assert g.exposure("X") == (NO_HOPS, 0.0)
+    g.process([chain.tx(614, "P", "Q")])
+    assert g.exposure("A")[0] == NO_HOPS  # its two hops expire with the 13 s transfer's window
+
+
+def test_a_delisted_address_keeps_what_addresses_still_listed_give_it(chain: Chain):
+    g = GraphStage(SMALL, ["Y", "X"])
+    g.process([chain.tx(0, "Y", "X"), chain.tx(3, "X", "C")])
+    assert g.exposure("X") == (0, 1.0) and g.exposure("C")[0] == 1
+    g.set_watchlist(["Y"])
+    assert g.exposure("X")[0] == 1 and g.exposure("C")[0] == 2  # now through Y
+
+
 def test_delisting_an_address_nobody_was_exposed_through_changes_nothing(chain: Chain):
     g = GraphStage(SMALL, ["W", "Z"])
     g.process([chain.tx(0, "W", "A"), chain.tx(3, "A", "B")])
