@@ -117,7 +117,7 @@ class GraphStage:
         once the exposure that came from them: every entry whose hops or score originated at a
         delisted address loses it, so "indirect sanctions exposure" stops firing on the next
         transfer rather than an hour later. Those addresses (and the delisted ones) then get what
-        the addresses still listed account for (:meth:`_reexpose`), never more than they had.
+        the addresses still listed account for, rebuilt in time order (:meth:`_reexpose`).
         """
         new = frozenset(watchlist)
         added = new - self.watchlist
