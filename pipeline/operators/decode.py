@@ -154,7 +154,7 @@ def _resource(kind: str, target_key: str | None, amount_key: str) -> Callable[..
         extra = {"resource": v.get("resource", "BANDWIDTH")}
         if "lock" in v:
             extra["lock"] = bool(v["lock"])
-            extra["lock_period"] = v.get("lock_period", 0)
+            extra["lock_period"] = _int(v, "lock_period")  # validated: it is written as JSON
         trx = ctx.tokens.trx
         return _record(ctx, i, kind, ctype, owner, target, owner, "TRX", "TRX", trx.decimals,
                        _int(v, amount_key), trx.usd_price, extra=orjson.dumps(extra).decode())

@@ -119,6 +119,20 @@ def test_a_bad_transaction_becomes_a_dead_letter_naming_the_field_and_the_rest_i
     assert dead.position == "fixture#tx7" and "41deadbeef" in dead.raw
 
 
+def test_a_lock_period_beyond_int64_is_a_dead_letter_not_a_crash(hex_block):
+    # found by the property test: the value was copied into the JSON 'extra' column unchecked
+    block = copy.deepcopy(hex_block)
+    j = next(j for j, tx in enumerate(block["transactions"])
+             if tx["raw_data"]["contract"][0]["type"] == "DelegateResourceContract")
+    value = block["transactions"][j]["raw_data"]["contract"][0]["parameter"]["value"]
+    value["lock"], value["lock_period"] = True, 2**64
+    out = decode(block)
+    assert len(out.transfers) == 280
+    [dead] = out.dead_letters
+    assert f"transactions[{j}].raw_data.contract[0].parameter.value.lock_period" in dead.reason
+    assert "exceeds int64" in dead.reason
+
+
 @pytest.mark.parametrize("mutate,field", [
     (lambda b: b.pop("block_header"), "block_header.raw_data"),
     (lambda b: b["block_header"]["raw_data"].update(timestamp="yesterday"), "timestamp"),
