@@ -15,8 +15,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.errors import ConfigError, InputError
-from pipeline.records import Kind
+from pipeline.errors import ConfigError
+from pipeline.records import FEATURE_NAMES, Kind
 from pipeline.tron.address import to_base58
 from pipeline.watchlists import WatchlistSet
 
@@ -53,18 +53,12 @@ def profile(client: Any, database: str, address: str, lists: WatchlistSet | None
     params = {"a": address, "h": int(history), "n": int(alerts)}
     db = database
 
-    columns = [r[0] for r in client.query(
-        "SELECT name FROM system.columns WHERE database = %(db)s AND table = 'address_features' "
-        "ORDER BY position", parameters={"db": db}).result_rows]
-    if not columns:
-        raise InputError(f"{db}.address_features: table not found (has the pipeline written here?)")
-    feature_cols = [c for c in columns if c not in ("address", "ts", "block_number")]
     snapshots = client.query(
-        f"SELECT ts, block_number, {', '.join(feature_cols)} FROM {db}.address_features FINAL "
+        f"SELECT ts, block_number, {', '.join(FEATURE_NAMES)} FROM {db}.address_features FINAL "
         "WHERE address = %(a)s ORDER BY ts DESC, block_number DESC LIMIT %(h)s", parameters=params).result_rows
     count_row = client.query(f"SELECT count(), min(ts), max(ts) FROM {db}.address_features FINAL "
                              "WHERE address = %(a)s", parameters=params).result_rows[0]
-    history_rows = [{"ts": _ms(r[0]), "block_number": int(r[1]), **dict(zip(feature_cols, r[2:]))}
+    history_rows = [{"ts": _ms(r[0]), "block_number": int(r[1]), **dict(zip(FEATURE_NAMES, r[2:]))}
                     for r in snapshots]
 
     # USD: value that moved (successful value movements), not failed calls or frozen TRX;

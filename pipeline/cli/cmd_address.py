@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.address_profile import HISTORY_COLUMNS
+from pipeline.cli.cmd_alerts import _common, _time
 
 
 def _at_least_one(text: str) -> int:
@@ -37,14 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alerts", type=_at_least_one, default=20, metavar="N",
                    help="alerts to show, newest first (default 20)")
     p.add_argument("--json", action="store_true", help="one JSON document instead of text")
-    p.add_argument("--clickhouse", metavar="DSN",
-                   help="chdb://PATH (default from settings, chdb://./data/chdb) or http(s)://user:pw@host:port/db")
-    p.add_argument("--config", metavar="FILE", help="TOML settings file (default ./tronrisk.toml if present)")
+    _common(p)
     p.set_defaults(func=cmd_address)
-
-
-def _time(ms: int | None) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
 
 
 def _num(value: Any) -> str:
@@ -91,9 +85,9 @@ def cmd_address(args: argparse.Namespace) -> int:
           f"latest (block {f['latest']['block_number']}):")
     latest = {k: v for k, v in f["latest"].items() if k not in ("ts", "block_number")}
     print(_table([[k, _num(v)] for k, v in latest.items()], ["feature", "value"]))
-    shown = [c for c in HISTORY_COLUMNS if c in f["latest"]]  # a server with an older schema
     print(f"history (newest {len(f['history'])}; "
-          f"{', '.join(f'{HISTORY_COLUMNS[c]} = {c}' for c in shown if HISTORY_COLUMNS[c] != c)}):")
-    print(_table([[_time(h["ts"]), h["block_number"], *(_num(h[c]) for c in shown)] for h in f["history"]],
-                 ["time (UTC)", "block", *(HISTORY_COLUMNS[c] for c in shown)]))
+          f"{', '.join(f'{short} = {c}' for c, short in HISTORY_COLUMNS.items() if short != c)}):")
+    print(_table([[_time(h["ts"]), h["block_number"], *(_num(h[c]) for c in HISTORY_COLUMNS)]
+                  for h in f["history"]],
+                 ["time (UTC)", "block", *HISTORY_COLUMNS.values()]))
     return 0

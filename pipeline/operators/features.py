@@ -115,8 +115,8 @@ class ShardState:
                 late += 1
             member = False
             if role == SENDER:
-                from_hops, score, cp_hops, _, cycles, _ = facts  # one unpack, not four lookups
-                addr, cp, hops = t.from_address, t.to_address, from_hops
+                hops, score, cp_hops, _, cycles, _ = facts  # one unpack, not four lookups
+                addr, cp = t.from_address, t.to_address
             elif role == RECEIVER:
                 cp_hops, _, hops, score, cycles, _ = facts
                 addr, cp = t.to_address, t.from_address

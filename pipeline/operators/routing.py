@@ -20,7 +20,7 @@ RECEIVER = "receiver"
 MEMBER = "member"  # on a cycle the transfer closed, between its receiver and its sender
 
 # (role, transfer, facts): one side of one transfer, for the shard of that side's address; a
-# member touch carries the member (address, cycles, its own exposure) instead of the graph facts
+# member touch carries a CycleMember (address, cycles, its own and the receiver's exposure)
 Touch = tuple[str, Transfer, GraphFacts | CycleMember]
 
 
