@@ -220,7 +220,10 @@ class WatchlistLoader:
 
     Change detection compares ``(name, mtime_ns, size)`` of every list and sidecar file; it costs
     one ``stat`` per file, so call :meth:`maybe_reload` once per batch, not per transfer.
+    Subclasses load another kind of list from the same kind of directory (``_load``).
     """
+
+    kind = "watchlist"
 
     def __init__(self, directory: str | os.PathLike[str], strict: bool = True,
                  min_interval_s: float = 5.0) -> None:
@@ -230,14 +233,17 @@ class WatchlistLoader:
         self._checked_at = time.monotonic()
         self.last_error: str | None = None
         self._signature = self._scan()
-        self._current = load_watchlists(self.directory, strict)  # the first load must succeed
+        self._current = self._load()  # the first load must succeed
 
     def current(self) -> WatchlistSet:
         return self._current
 
+    def _load(self) -> WatchlistSet:
+        return load_watchlists(self.directory, self.strict)
+
     def _scan(self) -> tuple[tuple[str, int, int], ...]:
         if not self.directory.is_dir():
-            raise ConfigError(f"{self.directory}: watchlist directory does not exist")
+            raise ConfigError(f"{self.directory}: {self.kind} directory does not exist")
         out = []
         for p in sorted(self.directory.iterdir()):
             if p.suffix.lower() in (".txt", ".csv", ".yaml", ".yml") and not _skip(p):
@@ -268,10 +274,10 @@ class WatchlistLoader:
             if signature == self._signature:
                 return False
             self._signature = signature
-            snapshot = load_watchlists(self.directory, self.strict)
+            snapshot = self._load()
         except (PipelineError, OSError) as err:
             self.last_error = str(err)
-            log.error("watchlist reload failed, keeping the previous lists: %s", err)
+            log.error("%s reload failed, keeping the previous lists: %s", self.kind, err)
             return False
         self.last_error = None
         self._current = snapshot

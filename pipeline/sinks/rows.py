@@ -27,6 +27,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 def _merge_columns() -> None:
     """Tables owned by feature packages declare their columns next to their row builders."""
+    from pipeline.allowlists import COLUMNS as ALLOW
     from pipeline.audit.store import COLUMNS as AUDIT
     from pipeline.live.health import HEALTH_COLUMNS
     from pipeline.live.pending import LEAD_COLUMNS
@@ -35,7 +36,7 @@ def _merge_columns() -> None:
 
     live = {"source_health": HEALTH_COLUMNS, "pending_lead_times": LEAD_COLUMNS,
             "orphaned_blocks": ORPHANED_COLUMNS}
-    for extra in (AUDIT, TICKETS, live):
+    for extra in (AUDIT, TICKETS, live, ALLOW):
         for table, cols in extra.items():
             COLUMNS.setdefault(table, tuple(cols))
 
