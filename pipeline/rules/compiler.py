@@ -139,6 +139,8 @@ class _Compiler:
         if not spec.needs_env and all(a.is_const for a in args):
             return _Value(None, self._fold(node, impl, [a.const for a in args]), spec.result)
         fns = [_as_fn(a) for a in args]
+        if spec.event_time:  # the transfer's block time, as the implicit last argument
+            fns.append(FIELDS["ts"].getter)
         env = self.env
         if spec.needs_env:
             if len(fns) == 1:

@@ -139,7 +139,9 @@ class RuleSet:
     def _fire(self, slot: _Slot, u: AddressUpdate, fired: set[str]) -> Alert | None:
         rule, t = slot.rule, u[3]
         subject = slot.subject(u)
-        if slot.cooldown_ms:
+        # An allow-listed subject's alert is suppressed downstream (pipeline.allowlists.suppress) and
+        # must not hold the cooldown: the first alert after its entry expires or is removed counts.
+        if slot.cooldown_ms and self.env.allow.match(rule.id, subject, t.ts) is None:
             key = (slot.key, subject)
             expiry = self._expiry.get(key)
             if expiry is not None and t.ts < expiry:

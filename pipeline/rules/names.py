@@ -4,7 +4,8 @@ Every name resolves at compile time to a typed accessor that reads straight from
 :class:`~pipeline.records.AddressUpdate` tuple by position (``u[3][i]`` is a transfer field,
 ``u[4][3][k]`` a feature): no per-update context dict is ever built, so a rule that reads three
 names costs three tuple lookups however many names exist. Watchlists are reached only through
-the :class:`Watchlists` protocol, implemented by ``pipeline.watchlists``.
+the :class:`Watchlists` protocol, implemented by ``pipeline.watchlists``, and allow lists through
+:class:`Allowlists`, implemented by ``pipeline.allowlists``.
 """
 
 from __future__ import annotations
@@ -58,13 +59,45 @@ class MemoryWatchlists:
 EMPTY_WATCHLISTS = MemoryWatchlists()
 
 
+class Allowlists(Protocol):
+    """Allow-list entries in force at an event time (implemented in ``pipeline.allowlists``)."""
+
+    def match(self, rule_id: str, address: str, ts: int) -> object | None:
+        """The entry suppressing ``rule_id``'s alerts about ``address`` at ``ts``; None if none."""
+        ...
+
+    def allowed(self, address: str, ts: int) -> bool:
+        """``address`` has an entry in force at ``ts`` (any scope)."""
+        ...
+
+    def allowed_as(self, address: str, category: str, ts: int) -> bool:
+        """``address`` has an entry of ``category`` in force at ``ts``."""
+        ...
+
+
+class _NoAllowlists:
+    def match(self, rule_id: str, address: str, ts: int) -> None:
+        return None
+
+    def allowed(self, address: str, ts: int) -> bool:
+        return False
+
+    def allowed_as(self, address: str, category: str, ts: int) -> bool:
+        return False
+
+
+EMPTY_ALLOWLISTS = _NoAllowlists()
+
+
 class Env:
-    """Run-time environment shared by the closures of one rule set (swappable watchlists)."""
+    """Run-time environment shared by the closures of one rule set (swappable watchlists and
+    allow lists)."""
 
-    __slots__ = ("lists",)
+    __slots__ = ("allow", "lists")
 
-    def __init__(self, lists: Watchlists | None = None) -> None:
+    def __init__(self, lists: Watchlists | None = None, allow: Allowlists | None = None) -> None:
         self.lists: Watchlists = lists if lists is not None else EMPTY_WATCHLISTS
+        self.allow: Allowlists = allow if allow is not None else EMPTY_ALLOWLISTS
 
 
 class Field(NamedTuple):
@@ -153,7 +186,9 @@ def lookalike(a: str, b: str, head: int = 4, tail: int = 4) -> bool:
 class Function(NamedTuple):
     """A whitelisted function: argument types (``*`` suffix = repeatable), result type, impl.
 
-    ``needs_env`` functions get the :class:`Env` as first argument and are never constant-folded.
+    ``needs_env`` functions get the :class:`Env` as first argument and are never constant-folded;
+    ``event_time`` ones also get the transfer's ``ts`` as last argument (allow-list expiry is in
+    event time, and a rule should not have to pass it).
     """
 
     args: tuple[str, ...]
@@ -162,6 +197,7 @@ class Function(NamedTuple):
     impl: Callable[..., object]
     needs_env: bool
     doc: str
+    event_time: bool = False
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -188,6 +224,14 @@ FUNCTIONS: dict[str, Function] = {
     "list_severity": Function(
         (STR,), 1, STR, lambda env, a: env.lists.severity_of(a) or "", True,
         "highest severity of the lists containing the address, '' if none",
+    ),
+    "allowlisted": Function(
+        (STR,), 1, BOOL, lambda env, a, ts: env.allow.allowed(a, ts), True,
+        "address is on an allow list (rules/allow/) at the transfer's time, e.g. a known exchange", True,
+    ),
+    "allowlisted_as": Function(
+        (STR, STR), 2, BOOL, lambda env, a, category, ts: env.allow.allowed_as(a, category, ts), True,
+        "address is on an allow list with that category, e.g. allowlisted_as(to_address, 'exchange')", True,
     ),
 }
 
