@@ -28,6 +28,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 
+from pipeline.allowlists import suppressed_rows
 from pipeline.hot_reload import HotReload
 from pipeline.operators.features import ShardState
 from pipeline.operators.graph import GraphStage
@@ -158,10 +159,15 @@ class _ScoringLogic(op.StatefulBatchLogic):
             self.stage.scorer = spec.scorer
         else:
             self.stage = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms)
+        self.stage.allow = spec.hot.allowlists if spec.hot is not None else None
         self._wake: datetime | None = None
         self._nudge: datetime | None = None  # when to send the sink a flush marker
 
     def on_batch(self, values: list[tuple]) -> tuple[Iterable[TableRows], bool]:
+        hot = self.spec.hot
+        if hot is not None:  # the allow lists in force suppress what this batch finishes
+            hot.poll()
+            self.stage.allow = hot.allowlists
         for item in values:
             if item[0] == "expect":
                 self.stage.expect(item[1], item[2], item[3])
@@ -187,7 +193,9 @@ class _ScoringLogic(op.StatefulBatchLogic):
 
     def on_eof(self) -> tuple[Iterable[TableRows], bool]:
         self._wake = None
-        return self._emit(self.stage.take(force=True), end_of_input=True), False
+        out = self._emit(self.stage.take(force=True), end_of_input=True)
+        self.stage.log_suppressed()
+        return out, False
 
     def notify_at(self) -> datetime | None:
         times = [t for t in (self._wake, self._nudge) if t is not None]
@@ -201,6 +209,8 @@ class _ScoringLogic(op.StatefulBatchLogic):
                 self._nudge = datetime.now(UTC) + timedelta(seconds=self.spec.sink_delay_s + 0.01)
             if self.spec.routing is not None:  # same sink flush as the alerts: nothing lost
                 out.append(("ticket_outbox", outbox_rows(scored.alerts, self.spec.routing)))
+        if scored is not None and scored.suppressed:
+            out.append(("suppressed_alerts", suppressed_rows(scored.suppressed)))
         if scored is not None and self.spec.write_features and scored.features:
             out.append(("address_features", feature_rows(u.features for u in scored.features)))
         take_drift = getattr(self.spec.scorer, "take_drift_rows", None)

@@ -41,6 +41,8 @@ def stored_counts(client: Any) -> dict[str, Any]:
     out["alerts"] = dict(q("SELECT severity, count() FROM alerts FINAL GROUP BY severity").result_rows)
     out["top_rules"] = q("SELECT rule_id, count() AS n FROM alerts FINAL GROUP BY rule_id "
                          "ORDER BY n DESC LIMIT 8").result_rows
+    out["suppressed"] = q("SELECT rule_id, list_name, count() AS n FROM suppressed_alerts FINAL "
+                          "GROUP BY rule_id, list_name ORDER BY n DESC, rule_id, list_name").result_rows
     out["dead_letters"] = q("SELECT count() FROM dead_letters FINAL").result_rows[0][0]
     out["dead_reasons"] = q("SELECT reason, count() AS n FROM dead_letters FINAL GROUP BY reason "
                             "ORDER BY n DESC LIMIT 5").result_rows
@@ -71,6 +73,12 @@ def render(counts: dict[str, Any], dsn: Dsn, seconds: float, stats: RunStats) ->
     lines.append(f"Alerts: {total:,} ({by_sev})")
     for rule, n in counts["top_rules"]:
         lines.append(f"  {rule:<40} {n:>8,}")
+    suppressed = counts.get("suppressed") or []
+    if suppressed:  # what the allow lists (rules/allow/) kept out of the alerts, per rule and list
+        total = sum(n for _, _, n in suppressed)
+        lines.append(f"Suppressed by allow lists: {total:,} (not alerted, not ticketed)")
+        for rule, name, n in suppressed[:8]:
+            lines.append(f"  {rule + ' / ' + name:<40} {n:>8,}")
     lines.append(f"Dead letters: {counts['dead_letters']:,}")
     for reason, n in counts["dead_reasons"]:
         lines.append(f"  {n:>6,}  {reason[:100]}")

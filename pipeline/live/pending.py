@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from pipeline.allowlists import suppress
 from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Alert, Transfer
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,8 @@ def pending_evaluator(ruleset: Any) -> tuple[Evaluate, list[str]]:
 
     Returns it with the ids of the rules it runs. The rule set gets cooldowns of its own, so a
     pending alert never suppresses (or is suppressed by) the block path's alert with the same id.
+    Allow lists (the rule set's ``env.allow``, swapped on reload) suppress pending alerts as they do
+    block alerts; they are counted when the transaction lands, by the block path (same alert id).
     """
     rules = [r for r in ruleset.rules if feature_free(r)]
     pending_set = type(ruleset)(rules, ruleset.env)
@@ -184,6 +187,6 @@ def pending_evaluator(ruleset: Any) -> tuple[Evaluate, list[str]]:
                  "and wait for the block (%s)", len(pending_set), len(skipped), ", ".join(skipped))
 
     def evaluate(transfers: Sequence[Transfer]) -> list[Alert]:
-        return pending_set.evaluate(pending_updates(transfers))
+        return suppress(pending_set.evaluate(pending_updates(transfers)), pending_set.env.allow)[0]
 
     return evaluate, [r.id for r in pending_set.enabled]

@@ -18,6 +18,11 @@ Blocks are scored strictly in the order the graph stage announced them (a sequen
 the anomaly cooldown -- one alert per detector and address per ``cooldown_ms`` of event time,
 without which a busy exchange wallet would alert on every block -- is deterministic too.
 
+Allow lists (:mod:`pipeline.allowlists`) take effect here, through :func:`~pipeline.allowlists.suppress`,
+on rule alerts and on anomaly alerts *before* their cooldown, so a suppressed alert holds no
+cooldown; what they suppress comes out in ``Scored.suppressed``, is counted per rule and list and
+logged at most once per ``SUPPRESSION_LOG_MS`` of event time (and at the end of the input).
+
 State is the incomplete and not-yet-scored blocks plus live cooldowns: bounded by the batch and
 by the cooldown window, not by the stream.
 """
@@ -25,15 +30,18 @@ by the cooldown window, not by the stream.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from pipeline.allowlists import Suppression, count, describe, suppress
 from pipeline.anomaly.risk import risk_score
 from pipeline.records import AddressUpdate, Alert
 
 log = logging.getLogger(__name__)
 
 MAX_PENDING_BLOCKS = 20_000  # safety valve: never let a lost update hold memory forever
+SUPPRESSION_LOG_MS = 600_000  # one "allow lists suppressed ..." line per 10 min of event time at most
 
 
 class RowScorer(Protocol):
@@ -45,6 +53,7 @@ class Scored(NamedTuple):
     alerts: list[Alert]
     features: list[AddressUpdate]  # latest update per (block, address): the feature snapshot rows
     blocks: int
+    suppressed: Sequence[Suppression] = ()  # alerts an allow list suppressed (not in ``alerts``)
 
 
 class _Pending:
@@ -62,6 +71,8 @@ class _Pending:
 
 
 class ScoringStage:
+    allow: Any = None  # the allow lists in force (pipeline.allowlists.AllowSet), set by the flow
+
     def __init__(self, scorer: RowScorer | None, min_rows: int = 2_000, cooldown_ms: int = 3_600_000) -> None:
         self.scorer = scorer
         self.min_rows = min_rows
@@ -72,10 +83,14 @@ class ScoringStage:
         self._complete_rows = 0
         self._cooldown: dict[tuple[str, str], int] = {}  # (rule id, address) -> event time it ends
         self._swept_at = 0
+        self.suppressed: Counter[tuple[str, str]] = Counter()  # (rule id, list) -> alerts, whole run
+        self._unlogged: Counter[tuple[str, str]] = Counter()
+        self._logged_at = 0
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["scorer"] = None  # models are loaded from configuration, not from snapshots
+        state.pop("allow", None)  # and lists from their files
         return state
 
     def expect(self, block_number: int, updates: int, seq: int) -> None:
@@ -138,18 +153,38 @@ class ScoringStage:
             rule_alerts.extend(p.alerts)
         self._next_seq += len(done)
         self._complete_rows = sum(len(p.updates) for p in self._pending.values() if p.complete)
-        return Scored(self._finish(rows, rule_alerts), rows, len(done))
+        alerts, suppressed = self._finish(rows, rule_alerts)
+        if suppressed:
+            self._note(suppressed)
+        return Scored(alerts, rows, len(done), suppressed)
 
-    def _finish(self, rows: list[AddressUpdate], rule_alerts: list[Alert]) -> list[Alert]:
+    def _finish(self, rows: list[AddressUpdate],
+                rule_alerts: list[Alert]) -> tuple[list[Alert], list[Suppression]]:
+        rule_alerts, suppressed = suppress(rule_alerts, self.allow)
         if self.scorer is None or not rows:
-            return [a._replace(risk_score=risk_score(a.severity, None)) for a in rule_alerts]
+            return [a._replace(risk_score=risk_score(a.severity, None)) for a in rule_alerts], suppressed
         anomaly_alerts, scores = self.scorer.score_rows(rows)
+        anomaly_alerts, more = suppress(anomaly_alerts, self.allow)  # before the cooldown, never after
         subjects = {a.address for a in rule_alerts}
         by_subject = {(u.transfer.block_number, u.address): float(scores[i])
                       for i, u in enumerate(rows) if u.address in subjects}
         finished = [a._replace(risk_score=risk_score(a.severity, by_subject.get((a.block_number, a.address))))
                     for a in rule_alerts]
-        return finished + self._cool(anomaly_alerts)
+        return finished + self._cool(anomaly_alerts), suppressed + more
+
+    def _note(self, suppressed: list[Suppression]) -> None:
+        count(suppressed, self.suppressed)
+        count(suppressed, self._unlogged)
+        latest = max(s.alert.ts for s in suppressed)
+        if latest - self._logged_at >= SUPPRESSION_LOG_MS:
+            self._logged_at = latest
+            self.log_suppressed()
+
+    def log_suppressed(self) -> None:
+        """Log the suppressions not logged yet, as one line (the flow also calls it at end of input)."""
+        if self._unlogged:
+            log.info("allow lists suppressed %s", describe(self._unlogged))
+            self._unlogged = Counter()
 
     def _cool(self, alerts: list[Alert]) -> list[Alert]:
         """Keep the first anomaly alert per detector and address within the cooldown (event time)."""
