@@ -52,6 +52,7 @@ class AnalyticsSettings:
     enabled: bool = True  # graph, features, rules and anomaly scoring; off = decode and store only
     rules: tuple[str, ...] = (str(REPO / "rules"),)  # rule files or directories
     watchlists: str = str(REPO / "rules" / "lists")  # directory of watchlist files
+    allowlists: str = str(REPO / "rules" / "allow")  # allow (suppression) lists; "" = none
     reload_interval_s: float = 5.0  # how often rule and watchlist files are checked for edits; 0 = never
     model: str = str(REPO / "models" / "iforest")  # model directory or card; "" = no anomaly scoring
     anomaly_threshold: float = -1.0  # calibrated 0-100; -1 = the model card's threshold
@@ -173,7 +174,7 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
             raise ConfigError(f"{section_name}.{key} ({origin}): unknown setting; known: {', '.join(sorted(known))}")
         target = type(getattr(current, key))
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
-        if target is str and key in ("watchlists", "model", "routing") and changes[key] and origin != "command line":
+        if target is str and key in ("watchlists", "allowlists", "model", "routing") and changes[key] and origin != "command line":
             changes[key] = str(_relative_to(origin, changes[key]))
     return dataclasses.replace(current, **changes)
 

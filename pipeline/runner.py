@@ -76,6 +76,9 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
                                watchlists=spec.hot.watchlists if spec.hot is not None else None)
             if spec.hot is not None:  # what a reload puts in force is chained like the start's
                 spec.hot.subscribe(audit.reloaded)
+                if spec.hot.allowlists is not None:
+                    audit.allowlists_loaded(spec.hot.allowlists)
+                    spec.hot.subscribe_allowlists(audit.allowlists_loaded)
             on_commit = audit if on_commit is None else _both(audit, on_commit)
     stats = RunStats()
     bar = _progress_bar() if progress else None

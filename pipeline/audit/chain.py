@@ -36,6 +36,7 @@ class Kind:
     RULES_LOADED = "rules_loaded"
     MODEL_LOADED = "model_loaded"
     WATCHLIST_LOADED = "watchlist_loaded"
+    ALLOWLIST_LOADED = "allowlist_loaded"
     DISPOSITION = "disposition"
     EXPORT = "export"
 

@@ -60,6 +60,16 @@ def watchlist_loaded_records(watchlists: Any) -> list[AuditRecord]:
     return out
 
 
+def allowlist_loaded_records(allowlists: Any) -> list[AuditRecord]:
+    """One record per allow list in force (an ``AllowSet``), versioned by the SHA-256 of its entries
+    (address, scope, expiry, reason, category): what was suppressed, and why, is evidence too."""
+    out = []
+    for name, info in sorted(allowlists.lists.items()):
+        payload = {"list": name, "entries": info.entries, "sha256": info.sha256, "path": str(info.path)}
+        out.append(make_record(Kind.ALLOWLIST_LOADED, name, payload, info.sha256))
+    return out
+
+
 def model_loaded_record(name: str, version: str, card: Mapping[str, Any] | None = None) -> AuditRecord:
     """A model version (content-derived id from its card) being put into service."""
     payload = {"model": name, "version": version}

@@ -148,6 +148,15 @@ class AuditHook:
                 self.definitions = rule_definitions(ruleset)
             self._facts.extend(records)
 
+    def allowlists_loaded(self, allowlists: Any) -> None:
+        """The allow lists in force at start and after each reload (``HotReload.subscribe_allowlists``):
+        chained as :meth:`reloaded` chains watchlists, after the next committed batch."""
+        from pipeline.audit.facts import allowlist_loaded_records
+
+        records = allowlist_loaded_records(allowlists)
+        with self._lock:
+            self._facts.extend(records)
+
     def close(self) -> None:
         """Chain what is left and record the final head (call at the end of a run)."""
         with self._lock:
