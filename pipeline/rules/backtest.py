@@ -2,7 +2,9 @@
 
 Nothing is written anywhere: alerts are counted and dropped. Updates come from
 ``pipeline.offline.iter_updates`` (decode + graph + features run offline, in batches), so a
-backtest sees exactly what the live rules would see, cooldowns included.
+backtest sees exactly what the live rules would see, cooldowns and allow lists included: the
+rule set's ``env.allow`` suppresses alerts with the same function as the flow
+(:func:`pipeline.allowlists.suppress`), and what it suppressed is counted per rule and list.
 
 Labels are per address (the simulator's ground truth, or AMLSim-style account labels): a CSV
 with a header or JSON Lines, with an ``address`` column (base58 or 41-hex), an optional
@@ -19,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.allowlists import count, suppress
 from pipeline.errors import AddressError, ConfigError, InputError
 from pipeline.records import AddressUpdate
 from pipeline.rules.engine import RuleSet
@@ -90,6 +93,7 @@ class BacktestReport:
     alerts: Counter = field(default_factory=Counter)  # rule id -> alerts
     subjects: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # rule -> addrs
     errors: Counter = field(default_factory=Counter)
+    suppressed: Counter = field(default_factory=Counter)  # (rule id, allow list) -> alerts suppressed
 
     def rule_rows(self, ruleset: RuleSet, labels: Labels | None) -> list[dict]:
         """Per rule: alerts, distinct subjects and, with labels, precision over subjects."""
@@ -98,7 +102,8 @@ class BacktestReport:
         for rule in ruleset.enabled:
             subjects = self.subjects.get(rule.id, set())
             row = {"rule": rule.id, "alerts": self.alerts.get(rule.id, 0), "subjects": len(subjects),
-                   "errors": self.errors.get(rule.id, 0)}
+                   "errors": self.errors.get(rule.id, 0),
+                   "suppressed": sum(n for (r, _), n in self.suppressed.items() if r == rule.id)}
             if labels is not None:
                 row["precision"] = len(subjects & positives) / len(subjects) if subjects else None
             out.append(row)
@@ -136,11 +141,13 @@ class BacktestReport:
 
 
 def run_backtest(ruleset: RuleSet, batches: Iterable[list[AddressUpdate]]) -> BacktestReport:
-    """Evaluate every batch; count alerts and alerted subjects per rule."""
+    """Evaluate every batch; count alerts and alerted subjects per rule, and what allow lists suppressed."""
     report = BacktestReport()
     for batch in batches:
         report.updates += len(batch)
-        for alert in ruleset.evaluate(batch):
+        alerts, suppressed = suppress(ruleset.evaluate(batch), ruleset.env.allow)
+        count(suppressed, report.suppressed)
+        for alert in alerts:
             report.alerts[alert.rule_id] += 1
             report.subjects[alert.rule_id].add(alert.address)
     report.errors.update(ruleset.errors)
