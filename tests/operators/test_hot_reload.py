@@ -133,6 +133,59 @@ def test_without_an_interval_the_files_are_never_looked_at_again(files):
     assert LATER not in hot.watchlists
 
 
+NEW_RULE = """rules:
+  - id: large_inflow
+    title: Large inflow
+    description: Added in the same edit as the allow-list entry naming it.
+    tags: [large_transfer]
+    severity: low
+    when: {kinds: value, role: receiver}
+    condition: amount_usd >= 1000
+"""
+
+
+def test_an_edited_allow_list_reaches_the_rules_and_the_audit_listener_and_a_broken_one_does_not(files):
+    from pipeline.allowlists import AllowlistLoader
+
+    rules, lists = files
+    allow_dir = rules.parent / "allow"
+    allow_dir.mkdir()
+    _write(allow_dir / "x.csv", f"{LATER},*,,exchange hot wallet\n", 1)
+    clock = Clock()
+    loader = WatchlistLoader(lists)
+    hot = HotReload(load_ruleset([rules], loader.current()), [rules], loader, 5.0, clock=clock,
+                    allow=AllowlistLoader(allow_dir))
+    heard = []
+    hot.subscribe_allowlists(heard.append)
+    first = hot.allowlists
+    assert LATER in first and hot.ruleset.env.allow is first  # in force in the rules from the start
+
+    _write(allow_dir / "x.csv", f"{LATER},*,,exchange hot wallet\n"
+                                f"{LISTED},blacklisted_counterparty,,our test\n", 2)
+    clock.now = 4.9
+    hot.poll()
+    assert hot.allowlists is first and heard == []
+    clock.now = 5.0
+    hot.poll()
+    assert LISTED in hot.allowlists and hot.ruleset.env.allow is hot.allowlists and heard == [hot.allowlists]
+    assert hot.reloads == 1
+
+    # a rule and an entry naming it, in one edit: the entry is checked against the new rule set
+    _write(rules / "more.yaml", NEW_RULE, 3)
+    _write(allow_dir / "x.csv", f"{LATER},large_inflow,,exchange hot wallet\n", 3)
+    clock.now = 10.0
+    hot.poll()
+    assert hot.last_errors == [] and hot.allowlists.entries_of(LATER)[0].scope == ("large_inflow",)
+    assert hot.ruleset.rule("large_inflow") and hot.ruleset.env.allow is hot.allowlists
+    good = hot.allowlists
+
+    _write(allow_dir / "x.csv", f"{LATER},large_inflow,,\n", 4)  # the reason was deleted
+    clock.now = 15.0
+    hot.poll()
+    assert hot.allowlists is good and len(heard) == 2
+    assert any(f"{allow_dir / 'x.csv'}:1: missing reason" in e for e in hot.last_errors)
+
+
 # -- the graph stage: newly listed addresses expose their window neighbourhood at once -------------
 
 SMALL = WindowConfig(long_ms=600_000, short_ms=60_000, lateness_ms=0, horizon_ms=600_000, n_shards=4,
