@@ -34,8 +34,11 @@ So the detectors here describe behaviour, amount-agnostically, in event time:
 
 Services stay out by behaviour, not by list: an address with more than ``max_entries`` transfers
 in one direction within the window (exchange hot wallets, routers, processors, gas stations) is
-*busy*: it is never a hop, a dedicated member or a subject. Dust (below ``min_usd``) is ignored
-here: poisoning has rules of its own.
+*busy*: it is never a hop, a dedicated member or a subject. Transfers below ``min_usd`` (dust,
+unpriced tokens) count towards how busy an address is and nothing else: poisoning has rules of
+its own. A fan's members must also be most of what its subject does (``concentration`` of its
+counterparties): an ordinary wallet that happens to pay a few rarely seen addresses is not a
+fan-out.
 
 Every alert names the other members of the structure in ``details.members`` (with
 ``member_roles``), and is re-emitted under the same id, with the members it has gained, when the
@@ -75,7 +78,8 @@ STRUCTURES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
                        "Gather-scatter: a hub pools dedicated senders and pays dedicated receivers"),
     "scatter_gather": ("structure.scatter_gather", "high", ("scatter_gather",),
                        "Scatter-gather: funds split over intermediaries re-converge"),
-    "mule_pass_through": ("structure.mule_pass_through", "high", ("mule_pass_through",),
+    # relaying at once is what mules do, but a fast scatter-gather looks the same: both are named
+    "mule_pass_through": ("structure.mule_pass_through", "high", ("mule_pass_through", "scatter_gather"),
                           "Mule pass-through: intermediaries relay one source's funds at once"),
     "stack": ("structure.stack", "high", ("stack",), "Layering: value passed on through several hops"),
     "peel_chain": ("structure.peel_chain", "high", ("peel_chain",),
@@ -96,6 +100,7 @@ class StructureConfig:
     fan_min: int = 5  # dedicated counterparties of a fan-in / fan-out
     dedicated_degree: int = 1  # a dedicated member's distinct counterparties on the other side
     exit_max: int = 3  # a collector pays at most this many (a source is funded by at most this many)
+    concentration: float = 0.7  # dedicated members are at least this share of a fan's counterparties
     simple_max: int = 4  # a hop has at most this many transfers each way in the window
     min_forward: float = 0.75  # a hop forwards at least this share of one inflow ...
     max_forward: float = 1.005  # ... and at most this (a little over: rounding)
@@ -157,6 +162,8 @@ class StructureDetector:
         self.approvals: dict[str, dict[str, int]] = {}
         # (structure, subject) -> what was emitted, with when it expires
         self.found: dict[tuple[str, str], tuple[_Found, int]] = {}
+        # origins and gatherers of converging paths -> until when: their fan shape is named there
+        self.diamonds: dict[str, int] = {}
         # structures formed but not yet confirmed: (kind, subject) -> [due, transfer, roles, evidence]
         self.pending: dict[tuple[str, str], list] = {}
         self._swept = 0
@@ -174,10 +181,15 @@ class StructureDetector:
                 self.clock = ts
                 self._expire(ts - cfg.window_ms)
             if t.kind in _VALUE:
-                if t.amount_usd >= cfg.min_usd and t.from_address and t.to_address \
-                        and t.from_address != t.to_address:
-                    for finding in self._flow(t, max(ts, self.clock - cfg.window_ms)):
-                        self._candidate(t, *finding)
+                if t.from_address and t.to_address and t.from_address != t.to_address:
+                    now = max(ts, self.clock - cfg.window_ms)
+                    if t.amount_usd >= cfg.min_usd:
+                        for finding in self._flow(t, now):
+                            self._candidate(t, *finding)
+                    else:  # counts towards how busy both sides are, and nothing else
+                        self._node(t.from_address, now).outs.append((now, t.to_address, 0.0))
+                        self._node(t.to_address, now).ins.append(
+                            [now, t.from_address, "", 0.0, 0.0, "", (), 0, False, True, t.tx_id])
             elif t.kind == _APPROVE and t.amount_raw >= UNLIMITED and t.from_address and t.to_address:
                 self.approvals.setdefault(t.to_address, {})[t.from_address] = ts
         return self._settle(self.clock)
@@ -295,6 +307,8 @@ class StructureDetector:
                 for h in p:
                     roles[h] = "intermediary"
             roles[v] = "gatherer"
+            until = self.clock + cfg.window_ms
+            self.diamonds[origin] = self.diamonds[v] = until
             found.append((kind, v, roles, {"paths": len(by_first), "layers": layers,
                                           "hold_max_s": slowest // 1000}))
         return found
@@ -313,16 +327,21 @@ class StructureDetector:
         cfg = self.config
         if self._busy(n):
             return []
-        cps = {e[_SRC] for e in n.ins if not e[_PULLED]} if inbound else {d for _, d, _ in n.outs}
+        least = cfg.min_usd
+        ins = {e[_SRC] for e in n.ins if not e[_PULLED] and e[_USD] >= least}
+        outs = {d for _, d, usd in n.outs if usd >= least}
+        cps, other = (ins, outs) if inbound else (outs, ins)
         if len(cps) < cfg.fan_min:
             return []
-        other = {d for _, d, _ in n.outs} if inbound else {e[_SRC] for e in n.ins}
         mine = self._dedicated(cps, subject, senders=inbound)
-        if len(mine) < cfg.fan_min or 2 * len(mine) < len(cps):
+        share = cfg.concentration
+        if len(mine) < cfg.fan_min or len(mine) < share * len(cps):
+            return []
+        if self._diamond_end(subject):  # the converging end of a scatter-gather, named there
             return []
         if len(other) > cfg.exit_max:  # pays (or is funded by) many: a hub, if they are dedicated too
             theirs = self._dedicated(other, subject, senders=not inbound)
-            if len(theirs) < cfg.fan_min or 2 * len(theirs) < len(other):
+            if len(theirs) < cfg.fan_min or len(theirs) < share * len(other):
                 return []
             sources, sinks = (mine, theirs) if inbound else (theirs, mine)
             roles = {s: "source" for s in sources} | {d: "recipient" for d in sinks} | {subject: "hub"}
@@ -332,6 +351,9 @@ class StructureDetector:
             return [("fan_in", subject, roles, {"sources": len(mine), "exits": len(other)})]
         roles = {subject: "source"} | {d: "recipient" for d in mine}
         return [("fan_out", subject, roles, {"recipients": len(mine), "funders": len(other)})]
+
+    def _diamond_end(self, a: str) -> bool:
+        return self.diamonds.get(a, 0) > self.clock
 
     def _dedicated(self, cps: set[str], subject: str, senders: bool) -> list[str]:
         """The counterparties whose only counterparties on the far side, in the window, include
@@ -410,7 +432,15 @@ class StructureDetector:
             return None
         if kind == "approval_drain":
             spender = next((a for a, r in roles.items() if r == "spender"), "")
-            return roles if self._approvers(spender, self.clock) <= self.config.approval_owners_max else None
+            if self._approvers(spender, self.clock) > self.config.approval_owners_max:
+                return None
+            for drain in [a for a, r in roles.items() if r == "drain"]:  # where the pulled funds went
+                n = nodes.get(drain)
+                if n is not None and self._simple(n):
+                    for _, d, usd in n.outs:
+                        if usd >= self.config.min_usd:
+                            roles.setdefault(d, "dispersal")
+            return roles
         middle = ("hop", "intermediary", "member")
         if all(self._simple(nodes.get(a)) and not (nodes.get(a) and self._busy(nodes[a]))
                for a, r in roles.items() if r in middle):
@@ -461,6 +491,7 @@ class StructureDetector:
             return
         self._swept = self.clock  # found structures and approvals past the window go, now and then
         self.found = {k: v for k, v in self.found.items() if v[1] > self.clock}
+        self.diamonds = {a: until for a, until in self.diamonds.items() if until > self.clock}
         if self.approvals:
             self.approvals = {s: o for s, o in ((s, {k: ts for k, ts in o.items() if ts >= cutoff})
                                                 for s, o in self.approvals.items()) if o}
