@@ -84,6 +84,8 @@ STRUCTURES: dict[str, tuple[str, str, tuple[str, ...], str]] = {
     "stack": ("structure.stack", "high", ("stack",), "Layering: value passed on through several hops"),
     "peel_chain": ("structure.peel_chain", "high", ("peel_chain",),
                    "Peel chain: value passed hop to hop, a small part peeled off at each"),
+    "structuring": ("structure.structuring", "high", ("fan_in",),
+                    "Structuring: several senders pay one collector again and again"),
     "cycle": ("structure.cycle", "high", ("cycle",), "Cycle: value returns to where it started"),
     "approval_drain": ("structure.approval_drain", "critical", ("approval_phishing",),
                        "Approval drain: a rarely approved spender pulls an unlimited allowance"),
@@ -101,6 +103,8 @@ class StructureConfig:
     dedicated_degree: int = 1  # a dedicated member's distinct counterparties on the other side
     exit_max: int = 3  # a collector pays at most this many (a source is funded by at most this many)
     concentration: float = 0.7  # dedicated members are at least this share of a fan's counterparties
+    repeat_min: int = 3  # a structuring sender pays the collector at least this often in the window
+    repeat_senders: int = 3  # ... and there are at least this many of them
     simple_max: int = 4  # a hop has at most this many transfers each way in the window
     min_forward: float = 0.75  # a hop forwards at least this share of one inflow ...
     max_forward: float = 1.005  # ... and at most this (a little over: rounding)
@@ -254,6 +258,7 @@ class StructureDetector:
             found.extend(self._drain(t, now))
         if not pulled:
             found.extend(self._fan(v, nv, inbound=True))
+            found.extend(self._structuring(u, v, nv))
         found.extend(self._fan(u, nu, inbound=False))
         return found
 
@@ -352,6 +357,32 @@ class StructureDetector:
         roles = {subject: "source"} | {d: "recipient" for d in mine}
         return [("fan_out", subject, roles, {"recipients": len(mine), "funders": len(other)})]
 
+    def _structuring(self, sender: str, subject: str, n: _Node) -> list[Finding]:
+        """Several senders each paying ``subject`` again and again (``repeat_min`` times or more in
+        the window), making most of what it receives: one sum split into many transfers from
+        several accounts. Unlike a fan's members, these senders may do other things too; the
+        guard is that repeated senders are most of the subject's inflows, which an ordinary
+        wallet or a service, paid by many different people, never shows."""
+        cfg = self.config
+        least = cfg.min_usd
+        if sum(1 for e in n.ins if e[_SRC] == sender and e[_USD] >= least) < cfg.repeat_min:
+            return []
+        counts: dict[str, int] = {}
+        total = 0
+        for e in n.ins:
+            if e[_USD] >= least and not e[_PULLED]:
+                counts[e[_SRC]] = counts.get(e[_SRC], 0) + 1
+                total += 1
+        repeated = sorted(a for a, c in counts.items() if c >= cfg.repeat_min)
+        if len(repeated) < cfg.repeat_senders:
+            return []
+        share = sum(counts[a] for a in repeated) / total
+        if share < 0.5:
+            return []
+        roles = {a: "source" for a in repeated} | {subject: "collector"}
+        return [("structuring", subject, roles, {"repeated_senders": len(repeated),
+                                                 "repeated_share": round(share, 2)})]
+
     def _diamond_end(self, a: str) -> bool:
         return self.diamonds.get(a, 0) > self.clock
 
@@ -421,6 +452,13 @@ class StructureDetector:
     def _confirm(self, kind: str, subject: str, roles: dict[str, str], t: Transfer) -> dict[str, str] | None:
         """The structure's members as they stand now, or None if it no longer holds."""
         nodes = self.nodes
+        if kind == "structuring":
+            n = nodes.get(subject)
+            if n is None or not n.ins:
+                return roles
+            last = n.ins[-1][_SRC]
+            found = self._structuring(last, subject, n) if last in roles else []
+            return found[0][2] if found else roles
         if kind in ("fan_in", "fan_out", "gather_scatter"):
             n = nodes.get(subject)
             if n is None:

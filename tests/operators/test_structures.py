@@ -211,3 +211,18 @@ def test_state_is_bounded_by_the_window_and_survives_a_snapshot(chain: Chain):
     clone = pickle.loads(pickle.dumps(det))
     nxt = [chain.tx(60 * 41, "Tp", "Tq", 30.0)]
     assert clone.process(nxt) == det.process(nxt)
+
+
+def test_structuring_several_senders_paying_again_and_again(chain: Chain):
+    senders = ["Tsmurf0", "Tsmurf1", "Tsmurf2"]
+    txs = [chain.tx(40 * k + 7 * i, s, "Tpot", 9.0 + k + i) for k in range(4) for i, s in enumerate(senders)]
+    txs += [chain.tx(500 + i, f"Tsmurf{i}", f"Televate{i}", 50.0) for i in range(3)]  # they do other things too
+    found = kinds(run(txs + later(chain, 600)))
+    assert "structuring" in found and found["structuring"].tags == ("fan_in",)
+    assert found["structuring"].address == "Tpot" and members(found["structuring"]) == set(senders)
+
+
+def test_regular_customers_among_many_one_off_ones_are_no_structuring(chain: Chain):
+    txs = [chain.tx(30 * k + 3 * i, f"Tregular{i}", "Tcafe", 4.5) for k in range(4) for i in range(3)]
+    txs += [chain.tx(2 + 5 * j, f"Twalkin{j}", "Tcafe", 6.0) for j in range(30)]
+    assert "structuring" not in kinds(run(txs + later(chain, 400)))
