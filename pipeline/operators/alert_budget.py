@@ -117,6 +117,7 @@ class AlertGovernor:
         if a.alert_id != first.alert_id:
             details.setdefault("correlated", []).append(
                 {"rule_id": a.rule_id, "tx_id": a.tx_id, "risk": a.risk_score, "title": a.title})
+            _union_members(details, orjson.loads(a.details) if a.details else {}, first.address)
         tags = tuple(dict.fromkeys(first.tags + a.tags))
         merged = base._replace(alert_id=first.alert_id, address=first.address, tags=tags,
                                risk_score=max(combine(risks), base.risk_score),
@@ -133,6 +134,22 @@ class AlertGovernor:
             return
         self._swept = now
         self.open = {s: v for s, v in self.open.items() if v[2] > now}
+
+
+def _union_members(into: dict, other: dict, subject: str) -> None:
+    """The members another alert named join the subject's alert (with their roles), so one row
+    names everyone any piece of evidence implicated."""
+    theirs = other.get("members") or []
+    if not isinstance(theirs, list) or not theirs:
+        return
+    roles = other.get("member_roles") or []
+    have = list(into.get("members") or [])
+    have_roles = list(into.get("member_roles") or [""] * len(have))
+    for i, m in enumerate(theirs):
+        if isinstance(m, str) and m != subject and m not in have:
+            have.append(m)
+            have_roles.append(roles[i] if i < len(roles) and isinstance(roles[i], str) else "")
+    into["members"], into["member_roles"] = have, have_roles
 
 
 _ORDER = ("info", "low", "medium", "high", "critical")

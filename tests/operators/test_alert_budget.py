@@ -85,3 +85,14 @@ def test_state_is_bounded_and_picklable():
     clone = pickle.loads(pickle.dumps(gov))
     nxt = [alert(999, "Taddr199", 50.0, at_s=60 * 199 + 5)]
     assert clone.admit(nxt, 10) == gov.admit(nxt, 10)
+
+
+def test_correlated_alerts_pool_the_members_they_name():
+    gov = AlertGovernor(BudgetConfig(per_1k=0.0))
+    a = alert(1, "Tsubj", 60.0)._replace(details=orjson.dumps({"members": ["Ta"], "member_roles": ["source"]}).decode())
+    b = alert(2, "Tsubj", 50.0, at_s=30)._replace(
+        details=orjson.dumps({"members": ["Ta", "Tb", "Tsubj"], "member_roles": ["x", "receiver", "y"]}).decode())
+    gov.admit([a], 10)
+    (merged,) = gov.admit([b], 10)
+    d = orjson.loads(merged.details)
+    assert d["members"] == ["Ta", "Tb"] and d["member_roles"] == ["source", "receiver"]
