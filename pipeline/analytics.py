@@ -30,10 +30,12 @@ from bytewax.dataflow import Stream
 
 from pipeline.allowlists import suppressed_rows
 from pipeline.hot_reload import HotReload
+from pipeline.operators.alert_budget import AlertGovernor, BudgetConfig
 from pipeline.operators.features import ShardState
 from pipeline.operators.graph import GraphStage
 from pipeline.operators.routing import route
 from pipeline.operators.scoring import RowScorer, ScoringStage
+from pipeline.operators.structures import StructureConfig, StructureDetector
 from pipeline.operators.windows import WindowConfig
 from pipeline.records import AddressUpdate, Alert, DecodedBlock
 from pipeline.sinks.clickhouse import FLUSH  # not a table: tells the sink that rows it holds are due
@@ -62,12 +64,18 @@ class AnalyticsSpec:
     routing: Any = None  # pipeline.tickets.Routing: alerts that open tickets go to the outbox
     recovery: bool = False  # snapshots cost a pickle of the state; skip them when nothing keeps them
     hot: HotReload | None = None  # rule and watchlist edits picked up while running (None: never)
+    structures: StructureConfig | None = field(default_factory=StructureConfig)  # None: off
+    budget: BudgetConfig | None = field(default_factory=BudgetConfig)  # None: every alert is a row
 
 
 class _GraphLogic(op.StatefulBatchLogic):
     def __init__(self, spec: AnalyticsSpec, resume: bytes | None) -> None:
         self.spec = spec
-        self.graph, self.seq = pickle.loads(resume) if resume else (GraphStage(spec.windows, spec.watchlist), 0)
+        if resume:
+            self.graph, self.seq, self.structures = pickle.loads(resume)
+        else:
+            self.graph, self.seq = GraphStage(spec.windows, spec.watchlist), 0
+            self.structures = StructureDetector(spec.structures) if spec.structures is not None else None
         self._lists: object = None  # the watchlist snapshot applied (a resumed graph applies today's)
 
     def on_batch(self, values: list[DecodedBlock]) -> tuple[Iterable[tuple], bool]:
@@ -85,13 +93,20 @@ class _GraphLogic(op.StatefulBatchLogic):
         for block in values:
             routed = route(self.graph.process(block.transfers), n_shards)
             number = block.block.number
-            out.append((SCORE_KEY, ("expect", number, sum(len(t) for t in routed.values()), self.seq)))
+            found = self.structures.process(block.transfers) if self.structures is not None else []
+            out.append((SCORE_KEY, ("expect", number, sum(len(t) for t in routed.values()), self.seq,
+                                    found, block.block.tx_count)))
             self.seq += 1
             out.extend((str(shard), ("touches", touches)) for shard, touches in routed.items())
         return out, False
 
+    def on_eof(self) -> tuple[Iterable[tuple], bool]:
+        # structures still settling when the input ends are confirmed with what is known by now
+        found = self.structures.flush() if self.structures is not None else []
+        return ([(SCORE_KEY, ("extra", found))] if found else []), False
+
     def snapshot(self) -> bytes | None:
-        return _freeze(self.spec, (self.graph, self.seq))
+        return _freeze(self.spec, (self.graph, self.seq, self.structures))
 
 
 class _ShardLogic(op.StatefulBatchLogic):
@@ -158,7 +173,8 @@ class _ScoringLogic(op.StatefulBatchLogic):
             self.stage: ScoringStage = pickle.loads(resume)
             self.stage.scorer = spec.scorer
         else:
-            self.stage = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms)
+            governor = AlertGovernor(spec.budget) if spec.budget is not None else None
+            self.stage = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms, governor)
         self.stage.allow = spec.hot.allowlists if spec.hot is not None else None
         self._wake: datetime | None = None
         self._nudge: datetime | None = None  # when to send the sink a flush marker
@@ -170,7 +186,9 @@ class _ScoringLogic(op.StatefulBatchLogic):
             self.stage.allow = hot.allowlists
         for item in values:
             if item[0] == "expect":
-                self.stage.expect(item[1], item[2], item[3])
+                self.stage.expect(*item[1:])
+            elif item[0] == "extra":
+                self.stage.extra(item[1])
             else:
                 self.stage.add(item[1], item[2], item[3])
         out = self._emit(self.stage.take())

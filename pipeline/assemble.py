@@ -13,6 +13,8 @@ from pathlib import Path
 from pipeline.analytics import AnalyticsSpec
 from pipeline.config import AnalyticsSettings, Settings
 from pipeline.errors import ModelError
+from pipeline.operators.alert_budget import BudgetConfig
+from pipeline.operators.structures import StructureConfig
 from pipeline.operators.windows import WindowConfig
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | N
         sink_delay_s=sink_delay_s(settings, paced),
         routing=routing,
         hot=hot,
+        structures=StructureConfig(window_ms=a.structure_window_s * 1000) if a.structures else None,
+        budget=BudgetConfig(per_1k=a.alert_budget_per_1k, window_ms=a.correlation_window_s * 1000)
+        if a.alert_budget_per_1k > 0 or a.correlation_window_s > 0 else None,
     )
 
 

@@ -71,6 +71,10 @@ class AnalyticsSettings:
     live_max_wait_ms: int = 20  # the same at live or paced speed: blocks come one at a time
     write_features: bool = True  # address_features snapshots (latest per address per block)
     anomaly_cooldown_s: int = 3600  # one anomaly alert per detector and address per window
+    structures: bool = True  # structural detectors (fan-in/out, chains, cycles, drains: operators/structures.py)
+    structure_window_s: int = 7200  # how far back a structure may reach
+    alert_budget_per_1k: float = 2.0  # alert rows per 1,000 transactions, highest risk first; 0 = no budget
+    correlation_window_s: int = 3600  # alerts about one subject within this are one alert; 0 = off
 
 
 @dataclass(frozen=True)

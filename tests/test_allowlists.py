@@ -339,7 +339,7 @@ def test_the_scoring_step_stores_and_tickets_only_what_is_not_suppressed(tmp_pat
     routes = routing_yaml("http://127.0.0.1:9").split("routes:")[0] + "routes:\n  - {destinations: [hook]}\n"
     hot = HotReload(None, [], None, allow=AllowlistLoader(tmp_path))
     logic = _ScoringLogic(AnalyticsSpec(routing=load_routing_text(routes, "routing.yaml", ENV), hot=hot,
-                                        min_score_rows=1), None)
+                                        min_score_rows=1, budget=None), None)
     alerts = [_alert("large_inflow", a, 3000) for a in (HOT, ROUTER)]
     updates = [_update(1, HOT), _update(1, ROUTER)]
     out, _ = logic.on_batch([("expect", 1, 2, 0), ("updates", 1, updates, alerts)])

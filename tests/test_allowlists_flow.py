@@ -38,7 +38,9 @@ def test_an_allowlisted_subjects_alert_is_suppressed_and_an_identical_one_is_sto
                                          f"{allowed},usdt_in,,test: a known hot wallet,exchange\n")
     settings = load_settings(env={}, overrides={
         "clickhouse.dsn": chdb_dsn, "analytics.model": "", "analytics.rules": [str(rules)],
-        "analytics.allowlists": str(allow)})
+        "analytics.allowlists": str(allow),
+        # every rule hit a row: no budget, no correlation (this test counts raw hits)
+        "analytics.alert_budget_per_1k": 0, "analytics.correlation_window_s": 0})
     replay([str(HEX_BLOCK)], settings, progress=False)
 
     c = connect(chdb_dsn)

@@ -30,7 +30,7 @@ def test_one_and_two_workers_give_identical_alerts_and_features(chdb_dsn, sim_ch
     alerts_1, features_1 = _run(chdb_dsn, sim_chain, 1)
     alerts_2, features_2 = _run(chdb_dsn + "_w2", sim_chain, 2)
     assert len(alerts_1) > 20 and len(features_1) > 1000
-    assert {r[1] for r in alerts_1} >= {"mule_pass_through", "sanctioned_direct"}
+    assert {r[1] for r in alerts_1} >= {"structure.mule_pass_through", "sanctioned_direct"}
     assert alerts_1 == alerts_2
     assert features_1 == features_2
 

@@ -21,15 +21,18 @@ import yaml
 
 from pipeline.allowlists.entries import EPOCH, MS, AllowEntry, AllowListInfo, AllowSet, iso
 from pipeline.errors import AddressError, ConfigError
+from pipeline.operators.structures import STRUCTURES
 from pipeline.tron.address import to_base58
 from pipeline.watchlists import WatchlistLoader, _skip
 
 FIELDS = ("address", "scope", "expires", "reason", "category")
 ANOMALY_PREFIX = "anomaly."  # model alerts' rule ids (pipeline.anomaly.scorer)
+STRUCTURE_RULE_IDS = frozenset(rule_id for rule_id, *_ in STRUCTURES.values())
 _ID = re.compile(r"[A-Za-z0-9_.\-]+")
 _CATEGORY = re.compile(r"[a-z0-9][a-z0-9_\-]*")
 
 log = logging.getLogger(__name__)
+
 
 def parse_scope(text: str, known: Collection[str] | None = None) -> tuple[str, ...]:
     """``"*"`` or ids/prefixes separated by ``,``/``;``; raises ValueError saying what is wrong."""
@@ -40,6 +43,8 @@ def parse_scope(text: str, known: Collection[str] | None = None) -> tuple[str, .
         if len(items) > 1:
             raise ValueError(f"scope {text.strip()!r}: '*' already covers every rule; give it alone")
         return ("*",)
+    if known is not None:  # the structural detectors' ids are always in force
+        known = set(known) | STRUCTURE_RULE_IDS
     for item in items:
         body = item.removesuffix("*")
         if not _ID.fullmatch(body):

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, Protocol
 
 from pipeline.allowlists import Suppression, count, describe, suppress
 from pipeline.anomaly.risk import risk_score
+from pipeline.operators.alert_budget import AlertGovernor
 from pipeline.records import AddressUpdate, Alert
 
 log = logging.getLogger(__name__)
@@ -57,11 +58,12 @@ class Scored(NamedTuple):
 
 
 class _Pending:
-    __slots__ = ("alerts", "expected", "seq", "updates")
+    __slots__ = ("alerts", "expected", "seq", "tx_count", "updates")
 
     def __init__(self) -> None:
         self.expected = -1  # unknown until the graph stage's announcement arrives
         self.seq = -1
+        self.tx_count = 0
         self.updates: list[AddressUpdate] = []
         self.alerts: list[Alert] = []
 
@@ -73,8 +75,10 @@ class _Pending:
 class ScoringStage:
     allow: Any = None  # the allow lists in force (pipeline.allowlists.AllowSet), set by the flow
 
-    def __init__(self, scorer: RowScorer | None, min_rows: int = 2_000, cooldown_ms: int = 3_600_000) -> None:
+    def __init__(self, scorer: RowScorer | None, min_rows: int = 2_000, cooldown_ms: int = 3_600_000,
+                 governor: AlertGovernor | None = None) -> None:
         self.scorer = scorer
+        self.governor = governor  # correlation and the alert budget (None: every alert is a row)
         self.min_rows = min_rows
         self.cooldown_ms = cooldown_ms
         self._pending: dict[int, _Pending] = {}
@@ -82,6 +86,7 @@ class ScoringStage:
         self._next_seq = 0
         self._complete_rows = 0
         self._cooldown: dict[tuple[str, str], int] = {}  # (rule id, address) -> event time it ends
+        self._extra: list[Alert] = []  # alerts tied to no pending block (structures at end of input)
         self._swept_at = 0
         self.suppressed: Counter[tuple[str, str]] = Counter()  # (rule id, list) -> alerts, whole run
         self._unlogged: Counter[tuple[str, str]] = Counter()
@@ -93,10 +98,15 @@ class ScoringStage:
         state.pop("allow", None)  # and lists from their files
         return state
 
-    def expect(self, block_number: int, updates: int, seq: int) -> None:
+    def expect(self, block_number: int, updates: int, seq: int, alerts: Sequence[Alert] = (),
+               tx_count: int = 0) -> None:
+        """The graph stage's announcement: ``updates`` rows will come for the block; ``alerts`` are
+        its own (structures), ``tx_count`` the block's transactions (for the alert budget)."""
         p = self._slot(block_number)
         p.expected = updates
         p.seq = seq
+        p.tx_count = tx_count
+        p.alerts.extend(alerts)
         self._by_seq[seq] = block_number
         if p.complete:
             self._complete_rows += len(p.updates)
@@ -111,6 +121,11 @@ class ScoringStage:
         elif was_complete:  # more than announced: a bug upstream; say so, keep the data
             log.error("block %d: %d updates, %d announced", block_number, len(p.updates), p.expected)
             self._complete_rows -= len(p.updates) - len(updates)
+
+    def extra(self, alerts: Sequence[Alert]) -> None:
+        """Alerts that belong to no block still to come (structures confirmed at the end of input):
+        they go out with the next batch scored, or alone when forced."""
+        self._extra.extend(alerts)
 
     def _slot(self, block_number: int) -> _Pending:
         p = self._pending.get(block_number)
@@ -143,32 +158,57 @@ class ScoringStage:
             return None
         done = self._ready()
         if not done:
+            if force and self._extra:
+                extra, self._extra = self._extra, []
+                alerts, suppressed = self._finish([], extra)
+                if suppressed:
+                    self._note(suppressed)
+                return Scored(self._admit(alerts, 0), [], 0, suppressed)
             return None
         rows: list[AddressUpdate] = []
         rule_alerts: list[Alert] = []
+        tx_counts: list[tuple[int, int]] = []
         for b in done:
             p = self._pending.pop(b)
             del self._by_seq[p.seq]
             rows.extend(latest_per_address(p.updates))
             rule_alerts.extend(p.alerts)
+            tx_counts.append((b, p.tx_count))
         self._next_seq += len(done)
         self._complete_rows = sum(len(p.updates) for p in self._pending.values() if p.complete)
-        alerts, suppressed = self._finish(rows, rule_alerts)
+        extra, self._extra = self._extra, []
+        finished, suppressed = self._finish(rows, rule_alerts + extra)
         if suppressed:
             self._note(suppressed)
+        if self.governor is None:
+            return Scored(finished, rows, len(done), suppressed)
+        by_block: dict[int, list[Alert]] = {}
+        for a in finished:
+            by_block.setdefault(a.block_number, []).append(a)
+        alerts: list[Alert] = []  # the budget sees one block at a time, whatever the batch
+        for b, tx_count in tx_counts:
+            alerts.extend(self.governor.admit(by_block.pop(b, []), tx_count))
+        for b in sorted(by_block):  # extra alerts of blocks scored before
+            alerts.extend(self.governor.admit(by_block[b], 0))
         return Scored(alerts, rows, len(done), suppressed)
+
+    def _admit(self, alerts: list[Alert], tx_count: int) -> list[Alert]:
+        return self.governor.admit(alerts, tx_count) if self.governor is not None else alerts
 
     def _finish(self, rows: list[AddressUpdate],
                 rule_alerts: list[Alert]) -> tuple[list[Alert], list[Suppression]]:
         rule_alerts, suppressed = suppress(rule_alerts, self.allow)
         if self.scorer is None or not rows:
-            return [a._replace(risk_score=risk_score(a.severity, None)) for a in rule_alerts], suppressed
+            return [a._replace(risk_score=max(a.risk_score, risk_score(a.severity, None)))
+                    for a in rule_alerts], suppressed
         anomaly_alerts, scores = self.scorer.score_rows(rows)
         anomaly_alerts, more = suppress(anomaly_alerts, self.allow)  # before the cooldown, never after
         subjects = {a.address for a in rule_alerts}
         by_subject = {(u.transfer.block_number, u.address): float(scores[i])
                       for i, u in enumerate(rows) if u.address in subjects}
-        finished = [a._replace(risk_score=risk_score(a.severity, by_subject.get((a.block_number, a.address))))
+        # a structure's own risk (its size) stands when the severity and anomaly evidence say less
+        finished = [a._replace(risk_score=max(a.risk_score, risk_score(a.severity,
+                                                                      by_subject.get((a.block_number, a.address)))))
                     for a in rule_alerts]
         return finished + self._cool(anomaly_alerts), suppressed + more
 

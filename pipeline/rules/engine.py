@@ -41,12 +41,13 @@ def _jsonable(value: Any) -> Any:
 class _Slot:
     """What the hot loop needs of one rule, flattened into attributes."""
 
-    __slots__ = ("cooldown_ms", "fn", "key", "rule", "subject")
+    __slots__ = ("cooldown_ms", "fn", "key", "members", "rule", "subject")
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.fn = rule.compiled.fn
         self.subject = subject_getter(rule.subject)
+        self.members = tuple((name, subject_getter(name)) for name in rule.members)
         self.cooldown_ms = rule.cooldown_s * 1000
         self.key = rule.id
 
@@ -154,10 +155,15 @@ class RuleSet:
         fired.add(aid)
         self.hits[rule.id] += 1
         values = {k: _jsonable(v) for k, v in rule.compiled.evidence(u).items()}
-        details = json.dumps(
-            {"transfer_id": t.id, "role": u.role, "values": values},
-            separators=(",", ":"), sort_keys=True, default=str,
-        )
+        evidence: dict[str, object] = {"transfer_id": t.id, "role": u.role, "values": values}
+        if slot.members:  # the other parties of the transfer, as the rule names them
+            named: dict[str, str] = {}
+            for name, get in slot.members:
+                a = get(u)
+                if a and a != subject:
+                    named.setdefault(a, name)
+            evidence["members"], evidence["member_roles"] = list(named), list(named.values())
+        details = json.dumps(evidence, separators=(",", ":"), sort_keys=True, default=str)
         return Alert(
             alert_id=aid,
             ts=t.ts,

@@ -39,7 +39,7 @@ from pipeline.rules.yamlsrc import MarkedMap, load_yaml, position_in_scalar
 log = logging.getLogger(__name__)
 
 RULE_KEYS = ("id", "title", "description", "tags", "severity", "enabled", "when", "condition",
-             "cooldown", "subject", "actions", "risk_score", "tests")
+             "cooldown", "subject", "members", "actions", "risk_score", "tests")
 REQUIRED = ("id", "title", "description", "tags", "severity", "condition")
 WHEN_KEYS = ("kinds", "role")
 CASE_KEYS = ("name", "input", "lists", "expect")
@@ -199,6 +199,8 @@ def _build_rule(m: MarkedMap, path: str, lines: list[str], env: Env) -> Rule:
         line, column = position_in_scalar(m.value_nodes["condition"], lines, err.line, err.column)
         raise ExpressionError(err.reason, line, column) from None
     subject = _choice(m, "subject", _get(m, "subject", str, "a string", "self"), SUBJECTS)
+    members = tuple(_choice(m, "members", str(name), SUBJECTS)
+                    for name in _get(m, "members", list, "a list of parties", []))
     actions = tuple(_get(m, "actions", list, "a list", ["alert"]))
     for action in actions:
         _choice(m, "actions", action, ACTIONS) if isinstance(action, str) else _choice(m, "actions", str(action), ACTIONS)
@@ -227,6 +229,7 @@ def _build_rule(m: MarkedMap, path: str, lines: list[str], env: Env) -> Rule:
         cases=_cases(m),
         path=path,
         line=m.line,
+        members=members,
     )
 
 

@@ -74,6 +74,8 @@ class Rule:
     cases: tuple[Case, ...]
     path: str
     line: int
+    # which other parties of the triggering transfer the alert names as members (SUBJECTS names)
+    members: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:

@@ -1,5 +1,6 @@
 """The scoring stage: per-block joins, order, batch independence, anomaly cooldown."""
 
+from pipeline.operators.alert_budget import AlertGovernor, BudgetConfig
 from pipeline.operators.scoring import ScoringStage
 from pipeline.records import FEATURE_NAMES, AddressFeatures, AddressUpdate, Alert, Kind, Transfer
 
@@ -91,3 +92,21 @@ def test_anomaly_alerts_are_cooled_down_per_address_in_event_time():
         stage.add(b, [_update(b, "Ta", value=80.0)], [])
         kept += [a for a in stage.take().alerts if a.rule_id == "anomaly.t"]
     assert [a.block_number for a in kept] == [0, 4, 8]
+
+
+def test_the_alert_budget_and_correlation_do_not_depend_on_batching_either():
+    def run(batch_every):
+        governor = AlertGovernor(BudgetConfig(per_1k=2.0, burst_tx=2_000, window_ms=15_000))
+        stage = ScoringStage(Scorer(), min_rows=10**9, cooldown_ms=0, governor=governor)
+        rows = []
+        for b in range(60):
+            stage.expect(b, 1, seq=b, tx_count=400)
+            stage.add(b, [_update(b, "Ta", value=(b * 37) % 100)],
+                      [_alert(b, f"T{b % 4}", severity=("low", "high")[b % 2])])
+            if b % batch_every == batch_every - 1:
+                rows += [(a.alert_id, a.risk_score, a.tags) for a in stage.take(force=True).alerts]
+        return rows, sum(governor.held.values()), governor.merged
+
+    one, five = run(1), run(5)
+    assert sorted(one[0]) == sorted(five[0]) and one[1:] == five[1:]
+    assert one[1] > 0 and one[2] > 0  # the budget held some back and correlation folded some in

@@ -126,7 +126,7 @@ def test_a_resumed_graph_stage_takes_the_lists_in_force_now(tmp_path):
     logic = _GraphLogic(spec, None)
     out, _ = logic.on_batch([block(1, chain.tx(0, GOOD2, "TA"))])
     assert facts(out)[0].from_hops == 9
-    saved = pickle.dumps((logic.graph, logic.seq))  # what a snapshot holds
+    saved = pickle.dumps((logic.graph, logic.seq, logic.structures))  # what a snapshot holds
     (tmp_path / "mine.txt").write_text(f"{GOOD1}\n{GOOD2}\n")
     os.utime(tmp_path / "mine.txt", ns=(5, 5))
     resumed = _GraphLogic(spec, saved)

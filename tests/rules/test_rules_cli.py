@@ -14,18 +14,21 @@ def test_rules_test_passes_over_the_default_pack(capsys):
     assert "FAIL" not in out and "rules without cases" not in out
     summary = out.strip().splitlines()[-1]
     passed, total = summary.split()[0].split("/")
-    assert passed == total and int(total) >= 60
+    assert passed == total and int(total) >= 30
 
 
 def test_rules_validate_default_pack_and_every_typology_is_covered(capsys):
     assert main(["rules", "validate", str(ROOT / "rules")]) == 0
     assert capsys.readouterr().out.startswith("ok: ")
     from pipeline.rules import load_rules
+    from pipeline.operators.structures import STRUCTURES
     from pipeline.rules.model import TYPOLOGY_TAGS
 
     rules = load_rules([ROOT / "rules"])
     tags = {t for r in rules for t in r.tags}
-    assert set(TYPOLOGY_TAGS) | {"large_transfer", "blacklist", "failed_burst"} <= tags
+    assert {"large_transfer", "blacklist", "failed_burst"} <= tags
+    # laundering shapes are the structural detectors' (operators/structures.py); rules do the rest
+    assert set(TYPOLOGY_TAGS) <= tags | {t for _, _, shape_tags, _ in STRUCTURES.values() for t in shape_tags}
     for rule in rules:
         assert rule.description and {c.expect for c in rule.cases} >= {"hit", "no_hit"}, rule.id
 
@@ -57,7 +60,7 @@ def test_rules_backtest_end_to_end_on_real_blocks(capsys):
     out = capsys.readouterr().out
     updates = int(out.split()[0])
     assert updates > 500  # 281 transactions, two sides each
-    assert "poisoning_zero_transfer_from" in out and "fan_in_burst" in out
+    assert "poisoning_zero_transfer_from" in out and "permission_takeover_outflow" in out
 
 
 def test_rules_validate_checks_allow_lists_against_the_rules(tmp_path, capsys):
@@ -65,12 +68,12 @@ def test_rules_validate_checks_allow_lists_against_the_rules(tmp_path, capsys):
 
     allow = tmp_path / "allow"
     allow.mkdir()
-    (allow / "x.csv").write_text(f"{SUBJECT},fan_in_brust;anomaly.*,,exchange hot wallet\n")
+    (allow / "x.csv").write_text(f"{SUBJECT},sanctioned_direkt;anomaly.*,,exchange hot wallet\n")
     assert main(["rules", "validate", str(ROOT / "rules"), "--allow", str(allow)]) == 1
     err = capsys.readouterr().err
-    assert f"{allow / 'x.csv'}:1: unknown rule id 'fan_in_brust'; did you mean fan_in_burst?" in err
+    assert f"{allow / 'x.csv'}:1: unknown rule id 'sanctioned_direkt'; did you mean sanctioned_direct?" in err
     assert err.strip().endswith("1 problem(s) in allow lists")
-    (allow / "x.csv").write_text(f"{SUBJECT},fan_in_burst;anomaly.*,,exchange hot wallet\n")
+    (allow / "x.csv").write_text(f"{SUBJECT},sanctioned_direct;anomaly.*,,exchange hot wallet\n")
     assert main(["rules", "validate", str(ROOT / "rules"), "--allow", str(allow)]) == 0
     assert "1 allow-list entries in 1 list(s)" in capsys.readouterr().out
     assert main(["rules", "validate", str(ROOT / "rules"), "--allow", str(tmp_path / "nope")]) == 2
