@@ -330,22 +330,23 @@ class StructureDetector:
     def _fan(self, subject: str, n: _Node, inbound: bool) -> list[Finding]:
         """Fan-in (``inbound``: ``subject`` received) or fan-out, and gather-scatter at a hub."""
         cfg = self.config
-        if self._busy(n):
-            return []
+        if len(n.ins if inbound else n.outs) < cfg.fan_min or self._busy(n):
+            return []  # the common case, decided without building a set
         least = cfg.min_usd
         ins = {e[_SRC] for e in n.ins if not e[_PULLED] and e[_USD] >= least}
         outs = {d for _, d, usd in n.outs if usd >= least}
         cps, other = (ins, outs) if inbound else (outs, ins)
         if len(cps) < cfg.fan_min:
             return []
-        mine = self._dedicated(cps, subject, senders=inbound)
         share = cfg.concentration
+        mine = self._dedicated(cps, subject, senders=inbound, misses=int((1.0 - share) * len(cps)))
         if len(mine) < cfg.fan_min or len(mine) < share * len(cps):
             return []
         if self._diamond_end(subject):  # the converging end of a scatter-gather, named there
             return []
         if len(other) > cfg.exit_max:  # pays (or is funded by) many: a hub, if they are dedicated too
-            theirs = self._dedicated(other, subject, senders=not inbound)
+            theirs = self._dedicated(other, subject, senders=not inbound,
+                                     misses=int((1.0 - share) * len(other)))
             if len(theirs) < cfg.fan_min or len(theirs) < share * len(other):
                 return []
             sources, sinks = (mine, theirs) if inbound else (theirs, mine)
@@ -365,6 +366,8 @@ class StructureDetector:
         wallet or a service, paid by many different people, never shows."""
         cfg = self.config
         least = cfg.min_usd
+        if len(n.ins) < cfg.repeat_min * cfg.repeat_senders:
+            return []
         if sum(1 for e in n.ins if e[_SRC] == sender and e[_USD] >= least) < cfg.repeat_min:
             return []
         counts: dict[str, int] = {}
@@ -386,19 +389,26 @@ class StructureDetector:
     def _diamond_end(self, a: str) -> bool:
         return self.diamonds.get(a, 0) > self.clock
 
-    def _dedicated(self, cps: set[str], subject: str, senders: bool) -> list[str]:
+    def _dedicated(self, cps: set[str], subject: str, senders: bool, misses: int) -> list[str]:
         """The counterparties whose only counterparties on the far side, in the window, include
-        ``subject`` and at most ``dedicated_degree`` in all: they exist for this structure."""
+        ``subject`` and at most ``dedicated_degree`` in all: they exist for this structure.
+        Gives up (returns what it has) after ``misses`` that are not: the caller needs most."""
         k = self.config.dedicated_degree
+        m = self.config.max_entries
         out = []
         nodes = self.nodes
         for c in cps:
             n = nodes.get(c)
-            if n is None or self._busy(n):
-                continue
-            far = {d for _, d, _ in n.outs} if senders else {e[_SRC] for e in n.ins}
-            if subject in far and len(far) <= k:
-                out.append(c)
+            if n is not None and len(n.ins) < m and len(n.outs) < m:
+                side = n.outs if senders else n.ins
+                if len(side) <= 16:  # a handful of transfers: look closer
+                    far = {x[1] for x in side}
+                    if subject in far and len(far) <= k:
+                        out.append(c)
+                        continue
+            misses -= 1
+            if misses < 0:
+                break
         return sorted(out)
 
     def _drain(self, t: Transfer, now: int) -> list[Finding]:
