@@ -103,6 +103,8 @@ class StructureConfig:
     dedicated_degree: int = 1  # a dedicated member's distinct counterparties on the other side
     exit_max: int = 3  # a collector pays at most this many (a source is funded by at most this many)
     concentration: float = 0.7  # dedicated members are at least this share of a fan's counterparties
+    loose_concentration: float = 0.5  # ... or this share, with one more far-side counterparty, when
+    # the value is conserved through the fan's subject
     repeat_min: int = 3  # a structuring sender pays the collector at least this often in the window
     repeat_senders: int = 3  # ... and there are at least this many of them
     simple_max: int = 4  # a hop has at most this many transfers each way in the window
@@ -260,6 +262,8 @@ class StructureDetector:
             found.extend(self._fan(v, nv, inbound=True))
             found.extend(self._structuring(u, v, nv))
         found.extend(self._fan(u, nu, inbound=False))
+        if len(nu.ins) >= cfg.fan_min:  # a collector passing on what its fan brought in
+            found.extend(self._fan(u, nu, inbound=True))
         return found
 
     def _match(self, n: _Node, t: Transfer) -> list | None:
@@ -328,7 +332,17 @@ class StructureDetector:
         return any(dst not in on_path for _, dst, _ in n.outs)
 
     def _fan(self, subject: str, n: _Node, inbound: bool) -> list[Finding]:
-        """Fan-in (``inbound``: ``subject`` received) or fan-out, and gather-scatter at a hub."""
+        """Fan-in (``inbound``: ``subject`` received) or fan-out, and gather-scatter at a hub.
+
+        Members qualify in one of two ways. *Strictly*: each has ``subject`` as its only
+        counterparty on its far side, and they are ``concentration`` of the subject's
+        counterparties. *Loosely* (two far-side counterparties, half of the subject's), when the
+        value is conserved through the subject as well (a collector that passed on most of what
+        its fan brought in, a hub that paid out what it pooled): in a sparse background many
+        ordinary wallets have a few rarely seen counterparties; few of them move the same value
+        on. A fan-out's source is funded by at most ``exit_max`` (else it is a hub or a busy
+        wallet) and pays varied amounts (``_varied``: not a payroll or an airdrop).
+        """
         cfg = self.config
         if len(n.ins if inbound else n.outs) < cfg.fan_min or self._busy(n):
             return []  # the common case, decided without building a set
@@ -338,25 +352,70 @@ class StructureDetector:
         cps, other = (ins, outs) if inbound else (outs, ins)
         if len(cps) < cfg.fan_min:
             return []
-        share = cfg.concentration
-        mine = self._dedicated(cps, subject, senders=inbound, misses=int((1.0 - share) * len(cps)))
-        if len(mine) < cfg.fan_min or len(mine) < share * len(cps):
-            return []
+        mine = self._members(cps, subject, inbound, strict=True)
+        loose = mine is None
+        if loose:
+            mine = self._members(cps, subject, inbound, strict=False)
+            if mine is None:
+                return []
         if self._diamond_end(subject):  # the converging end of a scatter-gather, named there
             return []
         if len(other) > cfg.exit_max:  # pays (or is funded by) many: a hub, if they are dedicated too
-            theirs = self._dedicated(other, subject, senders=not inbound,
-                                     misses=int((1.0 - share) * len(other)))
-            if len(theirs) < cfg.fan_min or len(theirs) < share * len(other):
+            theirs = self._members(other, subject, not inbound, strict=True)
+            if theirs is None:
+                theirs = self._members(other, subject, not inbound, strict=False)
+                loose = True
+            if theirs is None:
                 return []
             sources, sinks = (mine, theirs) if inbound else (theirs, mine)
+            if loose and not self._passed_on(n, set(sources), set(sinks)):
+                return []
+            if not self._mostly(n, set(sources) | set(sinks)):
+                return []
             roles = {s: "source" for s in sources} | {d: "recipient" for d in sinks} | {subject: "hub"}
-            return [("gather_scatter", subject, roles, {"sources": len(sources), "recipients": len(sinks)})]
+            return [("gather_scatter", subject, roles, {"sources": len(sources), "recipients": len(sinks),
+                                                        "conserved": loose})]
+        if not self._mostly(n, set(mine)):
+            return []
         if inbound:
+            if loose and not self._passed_on(n, set(mine), None):
+                return []
             roles = {s: "source" for s in mine} | {subject: "collector"}
-            return [("fan_in", subject, roles, {"sources": len(mine), "exits": len(other)})]
+            return [("fan_in", subject, roles, {"sources": len(mine), "exits": len(other), "conserved": loose})]
+        if not self._varied(n, set(mine)):  # a payroll's few salary levels, an airdrop's one amount
+            return []
         roles = {subject: "source"} | {d: "recipient" for d in mine}
-        return [("fan_out", subject, roles, {"recipients": len(mine), "funders": len(other)})]
+        return [("fan_out", subject, roles, {"recipients": len(mine), "funders": len(other), "conserved": loose})]
+
+    def _members(self, cps: set[str], subject: str, senders: bool, strict: bool) -> list[str] | None:
+        """The dedicated counterparties if they make a fan (enough of them, most of ``cps``)."""
+        cfg = self.config
+        share = cfg.concentration if strict else cfg.loose_concentration
+        degree = cfg.dedicated_degree if strict else cfg.dedicated_degree + 1
+        mine = self._dedicated(cps, subject, senders, misses=int((1.0 - share) * len(cps)), degree=degree)
+        return mine if len(mine) >= cfg.fan_min and len(mine) >= share * len(cps) else None
+
+    def _mostly(self, n: _Node, members: set[str]) -> bool:
+        """The legs with ``members`` are at least half of everything ``n`` did in the window, dust
+        and unpriced tokens included: the structure is what the address is for, not a corner of
+        an ordinary wallet's day."""
+        legs = sum(1 for e in n.ins if e[_SRC] in members) + sum(1 for x in n.outs if x[1] in members)
+        return 2 * legs >= len(n.ins) + len(n.outs)
+
+    def _varied(self, n: _Node, sinks: set[str]) -> bool:
+        """Payments to ``sinks`` of varied amounts (at least half of them distinct, to the cent):
+        a sum split up, not a payroll of a few salary levels or an airdrop of one amount."""
+        amounts = [round(usd, 2) for _, d, usd in n.outs if d in sinks]
+        return len(set(amounts)) * 2 >= len(amounts)
+
+    def _passed_on(self, n: _Node, sources: set[str] | None, sinks: set[str] | None) -> bool:
+        """Value conserved through ``n``: what it paid (to ``sinks``, or to anyone) is most of what
+        it received (from ``sources``, or from anyone), and not more than it received."""
+        least = self.config.min_usd
+        got = sum(e[_USD] for e in n.ins if e[_USD] >= least and (sources is None or e[_SRC] in sources))
+        paid = sum(usd for _, d, usd in n.outs if usd >= least and (sinks is None or d in sinks))
+        every_in = sum(e[_USD] for e in n.ins)
+        return got > 0 and self.config.min_forward * got <= paid <= self.config.max_forward * max(got, every_in)
 
     def _structuring(self, sender: str, subject: str, n: _Node) -> list[Finding]:
         """Several senders each paying ``subject`` again and again (``repeat_min`` times or more in
@@ -389,11 +448,11 @@ class StructureDetector:
     def _diamond_end(self, a: str) -> bool:
         return self.diamonds.get(a, 0) > self.clock
 
-    def _dedicated(self, cps: set[str], subject: str, senders: bool, misses: int) -> list[str]:
+    def _dedicated(self, cps: set[str], subject: str, senders: bool, misses: int, degree: int) -> list[str]:
         """The counterparties whose only counterparties on the far side, in the window, include
         ``subject`` and at most ``dedicated_degree`` in all: they exist for this structure.
         Gives up (returns what it has) after ``misses`` that are not: the caller needs most."""
-        k = self.config.dedicated_degree
+        k = degree
         m = self.config.max_entries
         out = []
         nodes = self.nodes
