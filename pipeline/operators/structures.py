@@ -107,7 +107,7 @@ class StructureConfig:
     # the value is conserved through the fan's subject
     repeat_min: int = 3  # a structuring sender pays the collector at least this often in the window
     repeat_senders: int = 3  # ... and there are at least this many of them
-    simple_max: int = 4  # a hop has at most this many transfers each way in the window
+    simple_max: int = 8  # a hop has at most this many transfers each way in the window
     min_forward: float = 0.75  # a hop forwards at least this share of one inflow ...
     max_forward: float = 1.005  # ... and at most this (a little over: rounding)
     chain_min: int = 3  # hops of a chain

@@ -150,7 +150,7 @@ def test_refund_and_market_maker_round_trips_are_no_cycle(chain: Chain):
     assert run(refund + later(chain, 60)) == []
     # three market makers pass inventory round and round: after the first lap they are busy
     mm = ["Tmm0", "Tmm1", "Tmm2"]
-    txs = [chain.tx(9 * k + 3 * i, mm[i], mm[(i + 1) % 3], 20_000.0) for k in range(6) for i in range(3)]
+    txs = [chain.tx(9 * k + 3 * i, mm[i], mm[(i + 1) % 3], 20_000.0) for k in range(12) for i in range(3)]
     assert run(txs + later(chain, 200)) == []
 
 
