@@ -11,7 +11,7 @@ import pytest
 from pipeline.live.backoff import Backoff
 from pipeline.live.follower import BlockRef, Follower, FollowState, ForkTooDeep
 from pipeline.live.health import HEALTH_COLUMNS, HealthMeter
-from pipeline.live.reorg import orphaned_rows, reorg_statements
+from pipeline.live.reorg import orphaned_rows, reorg_parameters, reorg_statements
 from pipeline.sources.tron_http import retry_after
 
 
@@ -106,17 +106,20 @@ def test_health_row() -> None:
     assert row.errors_total == 1 and row.last_error == "HTTP 429"
 
 
-def test_reorg_sql_per_height_and_quoted() -> None:
+def test_reorg_sql_carries_no_ids_in_its_text() -> None:
     f = Follower(FollowState(10), keep=8)
     _follow(f, 10, 11, 12)
     reorg = f.resolve_fork("node", lambda n: {11: _block(11), 12: _block(12, "b")}.get(n))
-    blocks_sql, alerts_sql, delete_sql = reorg_statements("db", reorg)
-    assert "(12, '" + _id(12) + "')" in blocks_sql and "orphaned = 0" in blocks_sql
-    assert "(block_number = 12 AND tx_id NOT IN ('b12'))" in delete_sql
-    assert "'dropped'" in alerts_sql and " AS " not in alerts_sql
+    statements = reorg_statements("db", reorg)
+    blocks_sql, alerts_sql, delete_sql = statements
+    assert reorg_parameters(reorg) == {"heights": [12], "block_ids": [_id(12)]}
+    assert "orphaned = 0" in blocks_sql and "'dropped'" in alerts_sql and " AS " not in alerts_sql
+    assert "db.orphaned_blocks FINAL" in delete_sql and delete_sql.startswith("DELETE FROM db.transfers")
     assert orphaned_rows(reorg)[0][:4] == (12, _id(12), _id(12, "b"), ["b12"])
-    evil = reorg._replace(kept_tx_ids=(("x') OR 1=1 --",),))
-    assert "'x\\') OR 1=1 --'" in reorg_statements("db", evil)[2]
+    # hostile ids and 5,000 kept transactions change the parameters and rows, never the SQL text
+    evil = reorg._replace(orphaned=((12, "x') OR 1=1 --"),), kept_tx_ids=(tuple(f"{i:064x}" for i in range(5000)),))
+    assert reorg_statements("db", evil) == statements
+    assert all(len(sql) < 1000 for sql in statements)
 
 
 def test_reorg_guard_drops_late_alerts_of_orphaned_blocks() -> None:
