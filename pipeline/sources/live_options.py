@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.sources.mempool import PollingPendingSource, WebsocketPendingSource
+from pipeline.sources.mempool import WebsocketPendingSource
+from pipeline.sources.mempool_poll import PollingPendingSource
 from pipeline.sources.node import NodeSource, resume_state
 
 API_KEY_ENV = "TRONRISK_NODE_API_KEY"
