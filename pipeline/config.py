@@ -244,7 +244,8 @@ def load_settings(config_file: str | None = None, env: Mapping[str, str] | None 
     if isinstance(dsn_flag, str) and parse_dsn(dsn_flag).password:
         from pipeline.redact import warn_command_line
 
-        warn_command_line("a password in --clickhouse", f"{ENV_PREFIX}CLICKHOUSE_DSN or [clickhouse] password_file")
+        warn_command_line("a password in --clickhouse",
+                          f"{ENV_PREFIX}CLICKHOUSE_DSN or [clickhouse] password_file")
     settings = _with_password_file(settings)
     return dataclasses.replace(settings, source=" < ".join(origins)).validate()
 
@@ -263,7 +264,8 @@ def _with_password_file(settings: Settings) -> Settings:
     password = read_secret_file(path, "clickhouse.password_file")
     register_secret(quote(password, safe=""))  # the form the DSN text holds
     host = f"[{dsn.host}]" if ":" in dsn.host else dsn.host
-    full = f"{dsn.scheme}://{quote(dsn.username, safe='')}:{quote(password, safe='')}@{host}:{dsn.port}/{dsn.database}"
+    user = f"{quote(dsn.username, safe='')}:{quote(password, safe='')}"
+    full = f"{dsn.scheme}://{user}@{host}:{dsn.port}/{dsn.database}"
     return dataclasses.replace(settings, clickhouse=dataclasses.replace(settings.clickhouse, dsn=full))
 
 

@@ -64,7 +64,8 @@ def main(args: argparse.Namespace) -> int:
         if settings.pipeline.recovery_dir:
             member += ["--recovery-dir", settings.pipeline.recovery_dir]
         # the DSN (it may hold a password) goes through the environment, not the members' `ps` line
-        seconds = run_local_cluster(member, args.processes, env={"TRONRISK_CLICKHOUSE_DSN": settings.clickhouse.dsn})
+        seconds = run_local_cluster(member, args.processes,
+                                    env={"TRONRISK_CLICKHOUSE_DSN": settings.clickhouse.dsn})
         counts = stored_counts(connect(dsn))
         stats = RunStats(blocks=counts["blocks"], transactions=counts["transactions"])
         print(render(counts, dsn, seconds, stats))

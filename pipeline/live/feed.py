@@ -79,7 +79,8 @@ def parse_frame(frame: bytes | str, max_bytes: int) -> FeedTx | Rejected | None:
         seen_at = int(seen_at)
     if isinstance(seen_at, bool) or not isinstance(seen_at, int) or not (
             seen_at == 0 or MIN_SEEN_AT_MS <= seen_at <= MAX_SEEN_AT_MS):
-        return Rejected(f"'seen_at' must be wall-clock milliseconds, got {seen_at!r:.40}", excerpt(frame), seq)
+        return Rejected(f"'seen_at' must be wall-clock milliseconds, got {seen_at!r:.40}", excerpt(frame),
+                        seq)
     tx = msg.get("transaction")
     checked = check_transaction(tx)
     if isinstance(checked, Rejected):

@@ -99,7 +99,8 @@ def tx_ids(block: Mapping[str, Any]) -> tuple[str, ...]:
     txs = block.get("transactions") if isinstance(block, Mapping) else None
     if not isinstance(txs, list):
         return ()
-    return tuple(tx["txID"] if isinstance(tx.get("txID"), str) else "" for tx in txs if isinstance(tx, Mapping))
+    return tuple(tx["txID"] if isinstance(tx.get("txID"), str) else ""
+                 for tx in txs if isinstance(tx, Mapping))
 
 
 class Follower:

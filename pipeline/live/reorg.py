@@ -72,11 +72,11 @@ def reorg_statements(database: str, reorg: Reorg) -> list[str]:
     # positional, no aliases: in ClickHouse a SELECT alias named like a column shadows it in WHERE
     select_alerts = _ALERT_COLUMNS.replace("detected_at", "now64(3)").replace("status,", "'dropped',")
     return [
-        (f"INSERT INTO {database}.blocks (number, block_id, parent_hash, ts, witness, tx_count, source, orphaned) "
-         f"SELECT number, block_id, parent_hash, ts, witness, tx_count, source, 1 FROM {database}.blocks FINAL "
-         f"WHERE {_ORPHANED} AND orphaned = 0"),
-        (f"INSERT INTO {database}.alerts ({_ALERT_COLUMNS}) SELECT {select_alerts} FROM {database}.alerts FINAL "
-         f"WHERE {gone} AND status != 'dropped'"),
+        (f"INSERT INTO {database}.blocks (number, block_id, parent_hash, ts, witness, tx_count, source, "
+         f"orphaned) SELECT number, block_id, parent_hash, ts, witness, tx_count, source, 1 "
+         f"FROM {database}.blocks FINAL WHERE {_ORPHANED} AND orphaned = 0"),
+        (f"INSERT INTO {database}.alerts ({_ALERT_COLUMNS}) SELECT {select_alerts} "
+         f"FROM {database}.alerts FINAL WHERE {gone} AND status != 'dropped'"),
         f"DELETE FROM {database}.transfers WHERE {gone}",
     ]
 
@@ -92,7 +92,8 @@ def apply_reorg(client: Any, database: str, reorg: Reorg, retry_budget_s: float 
     params = reorg_parameters(reorg)
     for step, stmt in zip(("blocks", "alerts", "transfers"), reorg_statements(database, reorg)):
         settings = _MUTATION_SETTINGS if stmt.startswith("DELETE") else None
-        with_retry(lambda stmt=stmt, settings=settings: client.command(stmt, parameters=params, settings=settings),
+        with_retry(lambda stmt=stmt, settings=settings: client.command(stmt, parameters=params,
+                                                                       settings=settings),
                    f"{what}: {step}", retry_budget_s)
     log.warning("%s: reorg of depth %d above block %d applied to storage: heights %s orphaned",
                 reorg.source, reorg.depth, reorg.ancestor, ",".join(map(str, reorg.heights)))

@@ -100,9 +100,8 @@ class _PendingLogic(op.StatefulBatchLogic):
                 except Exception as err:  # noqa: BLE001 - one pending transaction never stops the flow
                     log.error("%s: pending transaction seq %d could not be handled: %s: %s", item.source,
                               item.seq, type(err).__name__, err)
-                    dead.append(DeadLetter(item.source, f"seq {item.seq}",
-                                           f"pending: could not be handled: {type(err).__name__}: {err}"[:500],
-                                           _excerpt(item.tx), now))
+                    reason = f"pending: could not be handled: {type(err).__name__}: {err}"[:500]
+                    dead.append(DeadLetter(item.source, f"seq {item.seq}", reason, _excerpt(item.tx), now))
                     continue
             elif isinstance(item, DecodedBlock):
                 changes = self.tracker.on_block(item.transfers, now)

@@ -104,8 +104,8 @@ class _Rejects:
         self.total += 1
         self.health.error(f"pending message rejected: {reason}")
         if self.total <= 20 or self.total % 1000 == 0:
-            log.warning("%s: pending message rejected (%d so far) at %s: %s", self.source, self.total, position,
-                        reason)
+            log.warning("%s: pending message rejected (%d so far) at %s: %s", self.source, self.total,
+                        position, reason)
         if len(self._letters) >= self.keep:
             self.lost += 1
             return
@@ -207,8 +207,8 @@ class _WsPartition(StatefulSourcePartition[PendingItem, int]):
         if self._fatal or self._deaths > self.cfg.max_restarts:
             raise PipelineError(f"{self.cfg.source_name}: the pending feed {self.where} cannot be read "
                                 f"({self._deaths} client failure(s) in a row): {reason}")
-        log.error("%s: websocket client for %s stopped (%s); starting a new one (%d of %d)", self.cfg.source_name,
-                  self.where, reason, self._deaths, self.cfg.max_restarts)
+        log.error("%s: websocket client for %s stopped (%s); starting a new one (%d of %d)",
+                  self.cfg.source_name, self.where, reason, self._deaths, self.cfg.max_restarts)
         self._start()
 
     def next_awake(self) -> datetime | None:
@@ -258,8 +258,9 @@ class _WsPartition(StatefulSourcePartition[PendingItem, int]):
                 return
             except ConnectionClosed as err:
                 if err.sent is not None and err.sent.code == 1009:  # we refused a frame over max_size
-                    self.rejects.add(f"after seq {last_seq}", f"message over the {self.cfg.max_message_bytes:,}"
-                                     "-byte limit; connection closed (1009) and re-opened", "")
+                    self.rejects.add(f"after seq {last_seq}", f"message over the "
+                                     f"{self.cfg.max_message_bytes:,}-byte limit; connection closed (1009) "
+                                     "and re-opened", "")
                 else:
                     self.health.error(f"websocket: {type(err).__name__}: {err}")
             except (TimeoutError, OSError, InvalidHandshake) as err:

@@ -93,7 +93,8 @@ class _PollPartition(StatefulSourcePartition[PendingItem, int]):
         ids = listed.get("txId") if isinstance(listed, dict) else None
         if not isinstance(ids, list):
             if listed not in ({}, None) and not (isinstance(listed, dict) and listed.get("txId") is None):
-                self._reject(out, "gettransactionlistfrompending", "pending list: 'txId' must be a list", listed)
+                self._reject(out, "gettransactionlistfrompending", "pending list: 'txId' must be a list",
+                             listed)
             ids = []
         bad = [i for i in ids if not (isinstance(i, str) and _TX_ID.fullmatch(i))]
         if bad:

@@ -323,7 +323,8 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
             raise err
         self.health.error(str(err))
         if err.too_large:  # the head block (or a reorg's) over the cap: loud, and on record
-            out.append(DeadLetter(self.cfg.source_name, err.method or "node", f"node answer: {err}", "", _now_ms()))
+            out.append(DeadLetter(self.cfg.source_name, err.method or "node", f"node answer: {err}", "",
+                                  _now_ms()))
         if err.disconnected and self.health.connected:
             self.health.connected = False
             log.warning("%s: node unreachable: %s", self.cfg.source_name, err)

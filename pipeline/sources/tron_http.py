@@ -105,7 +105,8 @@ class NodeProvider(HTTPProvider):
     """tronpy's provider with the key, size cap and redirect handling of the module doc."""
 
     def __init__(self, endpoint: str, api_key: str | None = None, timeout_s: float = 10.0,
-                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES, total_timeout_s: float | None = None) -> None:
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                 total_timeout_s: float | None = None) -> None:
         super().__init__(endpoint, timeout=timeout_s, api_key=None)
         self.use_api_key = False  # never tronpy's shared keys, see the module doc
         self.sess.headers.pop("Tron-Pro-Api-Key", None)
@@ -153,8 +154,10 @@ class NodeProvider(HTTPProvider):
             resp = self.post(method, params)
         except _TooLarge as err:
             raise NodeError(scrub(f"{where}: answer over the {self.max_answer_bytes:,}-byte cap "
-                                  f"({err.size:,} bytes read or announced)"), too_large=True, method=method) from None
-        except (requests.TooManyRedirects, requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL) as err:
+                                  f"({err.size:,} bytes read or announced)"), too_large=True,
+                            method=method) from None
+        except (requests.TooManyRedirects, requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL) as err:
             raise NodeError(scrub(f"{where}: {_short(err)} (check the node URL)"), retryable=False,
                             method=method) from None
         except requests.Timeout as err:
@@ -200,7 +203,7 @@ def _read_capped(resp: requests.Response, cap: int, deadline: float) -> bytes:
             chunk = raw.read1(_CHUNK, decode_content=True)
         except urllib3.exceptions.TimeoutError as err:
             raise requests.Timeout(str(err)) from None
-        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as err:  # reset, cut, bad gzip
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as err:  # reset, cut, gzip
             raise requests.ConnectionError(f"reading the answer: {type(err).__name__}: {err}") from None
         if not chunk:
             return bytes(buf)

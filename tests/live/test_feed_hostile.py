@@ -49,11 +49,12 @@ def test_a_bad_seq_is_a_dead_letter_and_the_next_48_transactions_arrive(live_cha
     assert _of(items, SourceHealth)[-1].errors_total == 1
 
 
-def test_malformed_messages_of_every_kind_are_dead_letters_and_the_feed_goes_on(live_chain: list[dict]) -> None:
+def test_malformed_messages_of_every_kind_are_dead_letters_and_the_feed_goes_on(live_chain: list) -> None:
     good = _txs(live_chain, 3)
     bad: list[bytes | str] = [
         b"not json", b"[1, 2]", b'{"type": 5}', "{\"type\": \"pending_transaction\", \"seq\": 1e999}",
-        pending(good[0], -1), pending(good[0], True), pending(good[0], 7).replace(b'"seq":7', b'"seq":18446744073709551616'),
+        pending(good[0], -1), pending(good[0], True),
+        pending(good[0], 7).replace(b'"seq":7', b'"seq":18446744073709551616'),
         pending(good[0], 1, seen_at="yesterday"), pending(good[0], 1, seen_at=-5),
         pending({"txID": "zz", "raw_data": {}}, 1), pending({"txID": "ab" * 32}, 1), pending([1], 1),
         b"[" * 3000 + b"]" * 3000,
@@ -117,8 +118,9 @@ def test_a_client_thread_that_dies_is_noticed_restarted_then_fatal(live_chain: l
                 assert part._deaths == expected and not part.health.connected
                 assert part.health.last_error.startswith("websocket client stopped")
                 part._thread.join(5)
-            with pytest.raises(PipelineError, match=r"pending feed ws://127\.0\.0\.1:\d+/\*\*\* cannot be read "
-                                                    r"\(3 client failure\(s\) in a row\): RuntimeError: bug in the reader"):
+            fatal = (r"pending feed ws://127\.0\.0\.1:\d+/\*\*\* cannot be read "
+                     r"\(3 client failure\(s\) in a row\): RuntimeError: bug in the reader")
+            with pytest.raises(PipelineError, match=fatal):
                 part.next_batch()
         finally:
             part.close()

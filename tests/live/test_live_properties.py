@@ -37,8 +37,8 @@ PROPS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthC
 junk = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
     | st.text(max_size=40) | st.sampled_from(["pending_transaction", "ab" * 32, TX["txID"], ""]),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8),
-                                                                      children, max_size=5),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=8), children, max_size=5),
     max_leaves=15,
 )
 
@@ -95,10 +95,11 @@ def test_any_bytes_are_parsed_without_raising(data: bytes | str, limit: int) -> 
 @PROPS
 @given(picks=st.lists(st.tuples(st.integers(0, 10**6), junk), min_size=1, max_size=3),
        seq=junk, seen_at=junk)
-def test_mutated_real_pending_messages_pass_through_the_lifecycle_step(picks: list, seq: Any, seen_at: Any) -> None:
+def test_mutated_real_pending_messages_pass_through_the_lifecycle_step(picks: list, seq: Any,
+                                                                      seen_at: Any) -> None:
     tx = _mutate(TX, picks)
-    out = parse_frame(_dumps({"type": "pending_transaction", "seq": seq, "seen_at": seen_at, "transaction": tx}),
-                      4 * 2**20)
+    message = {"type": "pending_transaction", "seq": seq, "seen_at": seen_at, "transaction": tx}
+    out = parse_frame(_dumps(message), 4 * 2**20)
     assert isinstance(out, (FeedTx, Rejected))
     checked = check_transaction(tx, TX["txID"])
     assert isinstance(checked, (str, Rejected))
@@ -113,7 +114,8 @@ def test_mutated_real_pending_messages_pass_through_the_lifecycle_step(picks: li
 def test_any_node_answer_yields_blocks_or_a_reason(answer: Any, start: int) -> None:
     blocks, why = range_blocks(answer, start)
     assert isinstance(why, str)
-    assert [b["block_header"]["raw_data"].get("number", 0) for b in blocks] == list(range(start, start + len(blocks)))
+    numbers = [b["block_header"]["raw_data"].get("number", 0) for b in blocks]
+    assert numbers == list(range(start, start + len(blocks)))
     head = head_height(answer)
     assert (isinstance(head, int) and head >= 0) or (isinstance(head, str) and head)
     assert block_or_none(answer) is None or isinstance(block_or_none(answer), dict)

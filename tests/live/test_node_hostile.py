@@ -57,9 +57,9 @@ def test_oversized_and_junk_answers_become_dead_letters_and_following_goes_on(
     first = first_number(chain)
     huge = first + 5
     with Server(_node(chain, huge, head_junk=[2])) as node:
-        src = NodeSource(f"{node.url}/{PATH_KEY}/", confirmations=0, start=first, end=first + 11, batch_blocks=8,
-                         poll_s=0.02, base_backoff_s=0.01, max_backoff_s=0.05, gap_attempts=3, health_every_s=0,
-                         max_answer_bytes=CAP)
+        src = NodeSource(f"{node.url}/{PATH_KEY}/", confirmations=0, start=first, end=first + 11,
+                         batch_blocks=8, poll_s=0.02, base_backoff_s=0.01, max_backoff_s=0.05, gap_attempts=3,
+                         health_every_s=0, max_answer_bytes=CAP)
         part = src.build_part("in", "node", None)
         with caplog.at_level(logging.INFO):
             try:
@@ -67,10 +67,11 @@ def test_oversized_and_junk_answers_become_dead_letters_and_following_goes_on(
             finally:
                 part.close()
     heights = [int(b.position) for b in items if isinstance(b, RawBlock)]
-    assert heights == [n for n in range(first, first + 12) if n != huge]  # the oversized one skipped, the rest kept
+    assert heights == [n for n in range(first, first + 12) if n != huge]  # only the oversized one is skipped
     letters = [d for d in items if isinstance(d, DeadLetter)]
     assert len(letters) == 1 and letters[0].position == str(huge)
-    assert letters[0].reason.startswith(f"gap: block {huge} unavailable from {node.url}/***") and "cap" in letters[0].reason
+    assert letters[0].reason.startswith(f"gap: block {huge} unavailable from {node.url}/***")
+    assert "answer over the 65,536-byte cap" in letters[0].reason
     assert part._batch < 8  # ranges that held the big block were asked again in halves
     health = [h for h in items if isinstance(h, SourceHealth)]
     assert health[-1].gaps_total == 1 and health[-1].errors_total >= 2  # the junk heads were retried

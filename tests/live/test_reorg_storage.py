@@ -28,8 +28,8 @@ def _block_id(height: int, branch: str) -> str:
 
 
 def _alert(tx_id: str, height: int) -> Alert:
-    return Alert(f"a-{tx_id[-12:]}-{height}", 1_714_000_000_000, 1_714_000_000_000, height, tx_id, "TAddr", "r1",
-                 "v1", "high", 75.0, "confirmed", "block", "t", ("x",), "{}")
+    return Alert(f"a-{tx_id[-12:]}-{height}", 1_714_000_000_000, 1_714_000_000_000, height, tx_id, "TAddr",
+                 "r1", "v1", "high", 75.0, "confirmed", "block", "t", ("x",), "{}")
 
 
 def _store(client: Any, db: str) -> None:
@@ -43,6 +43,10 @@ def _store(client: Any, db: str) -> None:
     alerts = [_alert(_txid(H, 0), H), _alert(_txid(H, 4_600), H), _alert(_txid(H + 1, 7), H + 1),
               _alert(_txid(H - 1, 0), H - 1)]
     client.insert(f"{db}.alerts", alerts, column_names=Alert._fields)
+
+
+def _q(client: Any, sql: str) -> list[tuple]:
+    return client.query(sql).result_rows
 
 
 class FlakyCommands:
@@ -67,7 +71,7 @@ def test_a_reorg_over_5000_transaction_blocks_is_applied_retried_and_idempotent(
     _store(client, db)
     kept = tuple(_txid(H, i) for i in range(4_500))
     # the attack: the kept ids alone are longer than the statement size the engine accepts
-    limit = int(client.query("SELECT value FROM system.settings WHERE name = 'max_query_size'").result_rows[0][0])
+    limit = int(_q(client, "SELECT value FROM system.settings WHERE name = 'max_query_size'")[0][0])
     assert sum(len(t) + 4 for t in kept) > limit
     reorg = Reorg("node", H - 1, ((H, _block_id(H, "a")), (H + 1, _block_id(H + 1, "a"))),
                   (_block_id(H, "b"), _block_id(H + 1, "b")), (kept, ()), 1_714_000_000_000)
@@ -76,18 +80,21 @@ def test_a_reorg_over_5000_transaction_blocks_is_applied_retried_and_idempotent(
     apply_reorg(flaky, db, reorg, retry_budget_s=30)
     assert flaky.failed == 1  # the first statement failed once and was retried
 
-    q = lambda sql: client.query(sql).result_rows  # noqa: E731
     for _ in range(2):  # the same reorg found again after a restart changes nothing
-        by_height = dict(q(f"SELECT block_number, uniqExact(tx_id) FROM {db}.transfers FINAL GROUP BY block_number"))
+        by_height = dict(_q(client, f"SELECT block_number, uniqExact(tx_id) FROM {db}.transfers FINAL "
+                                    "GROUP BY block_number"))
         assert by_height == {H - 1: 1, H: 4_500}
-        assert q(f"SELECT count() FROM {db}.transfers FINAL WHERE block_number = {H}") == [(4_550,)]
-        assert set(dict(q(f"SELECT tx_id, 1 FROM {db}.transfers FINAL WHERE block_number = {H}"))) == set(kept)
-        status = dict(q(f"SELECT tx_id, status FROM {db}.alerts FINAL"))
+        assert _q(client, f"SELECT count() FROM {db}.transfers FINAL WHERE block_number = {H}") == [(4_550,)]
+        stored = _q(client, f"SELECT tx_id, 1 FROM {db}.transfers FINAL WHERE block_number = {H}")
+        assert set(dict(stored)) == set(kept)
+        status = dict(_q(client, f"SELECT tx_id, status FROM {db}.alerts FINAL"))
         assert status == {_txid(H, 0): "confirmed", _txid(H, 4_600): "dropped", _txid(H + 1, 7): "dropped",
                           _txid(H - 1, 0): "confirmed"}
-        blocks = q(f"SELECT number, block_id, orphaned FROM {db}.blocks FINAL ORDER BY number, orphaned")
+        blocks = _q(client, f"SELECT number, block_id, orphaned FROM {db}.blocks FINAL "
+                            "ORDER BY number, orphaned")
         assert blocks == [(H - 1, _block_id(H - 1, "a"), False), (H, _block_id(H, "a"), True),
                           (H + 1, _block_id(H + 1, "a"), True)]
-        rows = q(f"SELECT number, new_block_id, length(kept_tx_ids) FROM {db}.orphaned_blocks FINAL ORDER BY number")
+        rows = _q(client, f"SELECT number, new_block_id, length(kept_tx_ids) FROM {db}.orphaned_blocks FINAL "
+                          "ORDER BY number")
         assert rows == [(H, _block_id(H, "b"), 4_500), (H + 1, _block_id(H + 1, "b"), 0)]
         apply_reorg(client, db, reorg)

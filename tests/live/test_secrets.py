@@ -39,8 +39,8 @@ def _clickhouse(path: str, headers: dict[str, str], body: bytes):
 
 
 def _train(dsn: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "train", "--clickhouse", dsn, "--no-progress"],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False)
+    cmd = [sys.executable, str(ROOT / "run_pipeline.py"), "train", "--clickhouse", dsn, "--no-progress"]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False)
 
 
 def _auth(headers: dict[str, str]) -> str:
@@ -74,8 +74,8 @@ def _args(*argv: str) -> argparse.Namespace:
     return p.parse_args(["--node", "http://127.0.0.1:1", *argv])
 
 
-def test_the_api_key_comes_from_flag_file_or_settings_and_the_flag_warns(tmp_path: Any, chdb_dsn: str,
-                                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_the_api_key_comes_from_flag_file_or_settings_and_the_flag_warns(
+        tmp_path: Any, chdb_dsn: str, caplog: pytest.LogCaptureFixture) -> None:
     key_file = tmp_path / "key"
     key_file.write_text("key-from-file-1\n")
     key_file.chmod(0o600)
@@ -90,8 +90,8 @@ def test_the_api_key_comes_from_flag_file_or_settings_and_the_flag_warns(tmp_pat
         assert api_key(_args(), NodeSettings()) is None
         assert not caplog.records
         client, _ = open_storage(chdb_dsn)
-        sources = live_sources(_args("--api-key", "k-flag-12345", "--mempool", "poll"), client, node=NodeSettings(
-            max_answer_bytes=2**20))
+        sources = live_sources(_args("--api-key", "k-flag-12345", "--mempool", "poll"), client,
+                               node=NodeSettings(max_answer_bytes=2**20))
     assert sources.node.api_key == sources.pending.api_key == "k-flag-12345"
     assert sources.node.max_answer_bytes == sources.pending.max_answer_bytes == 2**20
     [warning] = caplog.records

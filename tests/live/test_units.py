@@ -12,6 +12,7 @@ from pipeline.live.backoff import Backoff
 from pipeline.live.follower import BlockRef, Follower, FollowState, ForkTooDeep
 from pipeline.live.health import HEALTH_COLUMNS, HealthMeter
 from pipeline.live.reorg import orphaned_rows, reorg_parameters, reorg_statements
+from pipeline.redact import register_secret
 from pipeline.sources.tron_http import retry_after
 
 
@@ -104,6 +105,9 @@ def test_health_row() -> None:
     assert len(row) == len(HEALTH_COLUMNS)
     assert (row.last_height, row.lag_blocks, row.lag_s, row.blocks_per_s) == (104, 6, 10.0, 2.5)
     assert row.errors_total == 1 and row.last_error == "HTTP 429"
+    register_secret("health-secret-42")
+    m.error("HTTP 401 for key health-secret-42")
+    assert m.row().last_error == "HTTP 401 for key ***"
 
 
 def test_reorg_sql_carries_no_ids_in_its_text() -> None:
@@ -117,7 +121,8 @@ def test_reorg_sql_carries_no_ids_in_its_text() -> None:
     assert "db.orphaned_blocks FINAL" in delete_sql and delete_sql.startswith("DELETE FROM db.transfers")
     assert orphaned_rows(reorg)[0][:4] == (12, _id(12), _id(12, "b"), ["b12"])
     # hostile ids and 5,000 kept transactions change the parameters and rows, never the SQL text
-    evil = reorg._replace(orphaned=((12, "x') OR 1=1 --"),), kept_tx_ids=(tuple(f"{i:064x}" for i in range(5000)),))
+    evil = reorg._replace(orphaned=((12, "x') OR 1=1 --"),),
+                          kept_tx_ids=(tuple(f"{i:064x}" for i in range(5000)),))
     assert reorg_statements("db", evil) == statements
     assert all(len(sql) < 1000 for sql in statements)
 

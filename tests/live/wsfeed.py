@@ -7,9 +7,10 @@ then keeps the connection open; a hostile feed in a few lines.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import orjson
 
@@ -33,7 +34,7 @@ class Feed:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/pending"
 
-    def __enter__(self) -> Feed:
+    def __enter__(self) -> Self:
         self._thread.start()
         assert self._ready.wait(10), "feed did not start"
         return self
@@ -58,9 +59,7 @@ class Feed:
     async def _handle(self, ws: Any) -> None:
         script = self.scripts[min(self.connections, len(self.scripts) - 1)]
         self.connections += 1
-        try:
+        with contextlib.suppress(Exception):  # the client closed on us: that is what some tests want
             for frame in script:
                 await ws.send(frame)
             await ws.wait_closed()
-        except Exception:  # noqa: BLE001 - the client closed on us: that is what some tests want
-            pass
