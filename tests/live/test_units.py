@@ -143,3 +143,12 @@ def test_reorg_guard_drops_late_alerts_of_orphaned_blocks() -> None:
     for n in (20, 21, 22):  # bounded: older heights are forgotten
         guard.remember(reorg._replace(orphaned=((n, "z"),), kept_tx_ids=((),)))
     assert guard.fix(late) == late
+
+
+def test_a_pending_feed_dead_letter_becomes_a_dead_letters_row() -> None:
+    from pipeline.records import DeadLetter
+    from pipeline.sinks.rows import dead_letter_id
+    from pipeline.sources.live_flow import side_rows
+
+    letter = DeadLetter("mempool", "seq 7", "pending: 'seq' must be an integer", '{"seq":"x"}', 1)
+    assert side_rows(letter) == [("dead_letters", [(dead_letter_id(letter), *letter)])]
