@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 MASK = "***"
 MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words; such passwords are not secret anyway
-MIN_PATH_SECRET_CHARS = 8  # a URL path segment this long may be a key ("v1", "api" are not)
+MIN_PATH_SECRET_CHARS = 8  # a URL path segment or user name this long may be a key ("v1", "api" are not)
 MAX_SECRET_FILE_BYTES = 64 * 1024
 
 _secrets: set[str] = set()
@@ -86,13 +86,14 @@ def redact_dsn(dsn: str) -> str:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of a URL that may be secret: user, password, long path segments, query values."""
+    """The parts of a URL that may be secret: the password, query values, and a user name or path
+    segment long enough to be a key (short ones are words like "v1" or "admin", left readable)."""
     try:
         parts = urlsplit(url.strip())
     except (ValueError, AttributeError):
         return []
-    out = [v for v in (parts.username, parts.password) if v]
-    out += [seg for seg in parts.path.split("/") if len(seg) >= MIN_PATH_SECRET_CHARS]
+    out = [parts.password] if parts.password else []
+    out += [seg for seg in (parts.username or "", *parts.path.split("/")) if len(seg) >= MIN_PATH_SECRET_CHARS]
     for pair in parts.query.split("&"):
         value = pair.partition("=")[2]
         if value:

@@ -54,6 +54,8 @@ def test_registered_secrets_are_scrubbed_from_text_and_from_every_log_line(
         caplog: pytest.LogCaptureFixture) -> None:
     url = "https://gw.example/0123456789abcdefPATH/?key=qwerty123"
     assert set(url_secrets(url)) == {"0123456789abcdefPATH", "qwerty123"}
+    assert url_secrets("https://admin:pw12@h/v1/") == ["pw12"]
+    assert url_secrets("https://0123456789KEYASUSER@h/") == ["0123456789KEYASUSER"]
     register_secret(*url_secrets(url), "tok", None)  # too short to be a secret: left alone
     assert scrub(f"POST {url}wallet/x; tok") == "POST https://gw.example/***/?key=***wallet/x; tok"
     with caplog.at_level(logging.DEBUG, logger="tests.third_party"):  # any library's logger, e.g. urllib3's
