@@ -93,7 +93,8 @@ def url_secrets(url: str) -> list[str]:
     except (ValueError, AttributeError):
         return []
     out = [parts.password] if parts.password else []
-    out += [seg for seg in (parts.username or "", *parts.path.split("/")) if len(seg) >= MIN_PATH_SECRET_CHARS]
+    candidates = (parts.username or "", *parts.path.split("/"))
+    out += [seg for seg in candidates if len(seg) >= MIN_PATH_SECRET_CHARS]
     for pair in parts.query.split("&"):
         value = pair.partition("=")[2]
         if value:
