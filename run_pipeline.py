@@ -16,6 +16,7 @@ from pipeline import __version__
 from pipeline.cli import register_all
 from pipeline.errors import PipelineError
 from pipeline.gc_tuning import tune_for_streaming
+from pipeline.redact import scrub
 from pipeline.runner import find_pipeline_error
 
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         cause = err if isinstance(err, PipelineError) else find_pipeline_error(err)
         if cause is None:
             raise
-        print(f"error: {cause}", file=sys.stderr)
+        print(f"error: {scrub(str(cause))}", file=sys.stderr)  # no key or password known to us
         return 2
 
 

@@ -16,11 +16,12 @@ one that owns the sink, so use a ClickHouse server DSN there.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pipeline.errors import PipelineError
@@ -44,8 +45,10 @@ def free_addresses(n: int, host: str = "127.0.0.1") -> list[str]:
     return out
 
 
-def run_local_cluster(member_args: Sequence[str], processes: int, timeout_s: float | None = None) -> float:
-    """Start ``processes`` members with ``member_args`` (a ``run`` command line) and wait for all.
+def run_local_cluster(member_args: Sequence[str], processes: int, timeout_s: float | None = None,
+                      env: Mapping[str, str] | None = None) -> float:
+    """Start ``processes`` members with ``member_args`` (a ``run`` command line) and wait for all;
+    ``env`` is added to their environment (settings that must not appear in ``ps``, like a DSN).
 
     Returns the wall time. A member that fails stops the others and raises one clear error with
     the last line it printed.
@@ -56,7 +59,8 @@ def run_local_cluster(member_args: Sequence[str], processes: int, timeout_s: flo
     for i in range(processes):
         cmd = [sys.executable, str(RUN_PIPELINE), *member_args, "--no-progress",
                "--process-id", str(i), "--addresses", addresses]
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                      env={**os.environ, **env} if env else None))
     failed: tuple[int, str] | None = None
     try:
         for i, p in enumerate(procs):

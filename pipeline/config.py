@@ -27,10 +27,11 @@ ENV_PREFIX = "TRONRISK_"
 
 @dataclass(frozen=True)
 class ClickHouseSettings:
-    dsn: str = DEFAULT_DSN
+    dsn: str = field(default=DEFAULT_DSN, repr=False)  # may hold a password: never in a repr
     flush_rows: int = 50_000  # rows buffered before an insert
     max_delay_ms: int = 500  # longest a row waits in the buffer (fast replays: bigger batches)
     live_max_delay_ms: int = 100  # the same at live or paced speed, where latency matters
+    password_file: str = ""  # file holding the DSN's password (keeps it out of `ps`); replaces one in the DSN
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ class TicketSettings:
 @dataclass(frozen=True)
 class NodeSettings:
     api_key: str = field(default="", repr=False)  # TRON-PRO-API-KEY for TronGrid; never logged
+    api_key_file: str = ""  # file holding the key (keeps it out of `ps` and of the config file)
+    max_answer_bytes: int = 64 * 2**20  # size cap on every node answer, read streamed
+    pending_max_message_bytes: int = 4 * 2**20  # largest pending-feed message (websockets' max_size)
+    pending_queue_messages: int = 100_000  # pending messages buffered between the feed and the flow,
+    pending_queue_bytes: int = 64 * 2**20  # and their bytes; a message that finds no room is dead-lettered
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,8 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
             raise ConfigError(f"{section_name}.{key} ({origin}): unknown setting; known: {', '.join(sorted(known))}")
         target = type(getattr(current, key))
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
-        if target is str and key in ("watchlists", "allowlists", "model", "routing") and changes[key] and origin != "command line":
+        if (target is str and key in ("watchlists", "allowlists", "model", "routing", "password_file",
+                                      "api_key_file") and changes[key] and origin != "command line"):
             changes[key] = str(_relative_to(origin, changes[key]))
     return dataclasses.replace(current, **changes)
 
@@ -233,7 +240,33 @@ def load_settings(config_file: str | None = None, env: Mapping[str, str] | None 
     if flag_doc:
         settings = _merge(settings, flag_doc, "command line")
         origins.append("command line")
+    dsn_flag = (overrides or {}).get("clickhouse.dsn")
+    if isinstance(dsn_flag, str) and parse_dsn(dsn_flag).password:
+        from pipeline.redact import warn_command_line
+
+        warn_command_line("a password in --clickhouse",
+                          f"{ENV_PREFIX}CLICKHOUSE_DSN or [clickhouse] password_file")
+    settings = _with_password_file(settings)
     return dataclasses.replace(settings, source=" < ".join(origins)).validate()
+
+
+def _with_password_file(settings: Settings) -> Settings:
+    """``clickhouse.password_file`` set: its content becomes the password of an http(s) DSN (an
+    embedded ``chdb://`` DSN has none, so the setting is ignored there)."""
+    path = settings.clickhouse.password_file
+    dsn = parse_dsn(settings.clickhouse.dsn)
+    if not path or dsn.embedded:
+        return settings
+    from urllib.parse import quote
+
+    from pipeline.redact import read_secret_file, register_secret
+
+    password = read_secret_file(path, "clickhouse.password_file")
+    register_secret(quote(password, safe=""))  # the form the DSN text holds
+    host = f"[{dsn.host}]" if ":" in dsn.host else dsn.host
+    user = f"{quote(dsn.username, safe='')}:{quote(password, safe='')}"
+    full = f"{dsn.scheme}://{user}@{host}:{dsn.port}/{dsn.database}"
+    return dataclasses.replace(settings, clickhouse=dataclasses.replace(settings.clickhouse, dsn=full))
 
 
 def _merge(settings: Settings, doc: Mapping[str, Any], origin: str) -> Settings:

@@ -1,4 +1,9 @@
-"""``run``: replay recorded blocks through the pipeline into ClickHouse."""
+"""``run``: replay recorded blocks (or follow a node) through the pipeline into ClickHouse.
+
+Secrets stay off the command line where they can: a password in ``--clickhouse`` or an
+``--api-key`` works but warns that ``ps`` shows it; cluster members get the DSN through their
+environment.
+"""
 
 from __future__ import annotations
 
@@ -53,12 +58,14 @@ def main(args: argparse.Namespace) -> int:
     if args.processes > 1:
         resolve_inputs(list(args.input))
         member = ["--log-level", args.log_level, "run", "--input", *args.input, "--speed", str(args.speed),
-                  "--clickhouse", settings.clickhouse.dsn, "--workers", str(settings.pipeline.workers)]
+                  "--workers", str(settings.pipeline.workers)]
         if args.config:
             member += ["--config", args.config]
         if settings.pipeline.recovery_dir:
             member += ["--recovery-dir", settings.pipeline.recovery_dir]
-        seconds = run_local_cluster(member, args.processes)
+        # the DSN (it may hold a password) goes through the environment, not the members' `ps` line
+        seconds = run_local_cluster(member, args.processes,
+                                    env={"TRONRISK_CLICKHOUSE_DSN": settings.clickhouse.dsn})
         counts = stored_counts(connect(dsn))
         stats = RunStats(blocks=counts["blocks"], transactions=counts["transactions"])
         print(render(counts, dsn, seconds, stats))
@@ -75,7 +82,7 @@ def _live(args: argparse.Namespace, settings, dsn) -> int:
     from pipeline.storage.clickhouse import open_storage
 
     client, _ = open_storage(settings.clickhouse.dsn)
-    live = live_sources(args, client, api_key=settings.node.api_key)
+    live = live_sources(args, client, node=settings.node)
     node, pending = live.node, live.pending
     if pending is not None and args.to_block is not None:  # the feed ends when the node source does
         from pipeline.sources.linked import EndsWith, SignalsEnd

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         until = parse_time(args.until, "--until") if args.until else None
         if since is not None and until is not None and until <= since:
             raise ConfigError(f"--until ({args.until}) must be after --since ({args.since})")
-        data = read_clickhouse(args.clickhouse, since_ms=since, until_ms=until,
+        data = read_clickhouse(_dsn(args.clickhouse), since_ms=since, until_ms=until,
                                max_rows=args.max_rows, progress=progress)
     if len(data.X) < 10:
         raise ConfigError(f"only {len(data.X)} training rows; need at least 10")
@@ -78,6 +78,16 @@ def run(args: argparse.Namespace) -> int:
         path = fit_and_save(detector, data, args, params[detector])
         print(describe(path))
     return 0
+
+
+def _dsn(flag: str) -> Any:
+    """The DSN as a parsed :class:`~pipeline.storage.clickhouse.Dsn`, through the settings (so
+    ``[clickhouse] password_file`` and ``TRONRISK_CLICKHOUSE_*`` apply, and a password on the command
+    line warns). Messages that quote it show it redacted: its ``str`` hides the password."""
+    from pipeline.config import load_settings
+    from pipeline.storage.clickhouse import parse_dsn
+
+    return parse_dsn(load_settings(None, overrides={"clickhouse.dsn": flag}).clickhouse.dsn)
 
 
 def parse_params(items: list[str], detector: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ empty id: the next block is accepted whatever its parent, since nothing is known
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -67,21 +68,39 @@ class ForkTooDeep(Exception):
         self.lowest = lowest
 
 
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+MAX_HEIGHT = 2**63 - 1
+
+
 def block_ref(block: Mapping[str, Any]) -> BlockRef:
-    """The header fields the follower needs; :class:`DecodeError` names the bad field."""
+    """The header fields the follower needs, validated; :class:`DecodeError` names the bad field.
+
+    A node's JSON omits zero values, so a missing ``number`` is 0 (the genesis block) and a
+    missing ``parentHash`` is "" (nothing to link to); anything present must have its type.
+    """
     try:
         raw = block["block_header"]["raw_data"]
         number = raw.get("number", 0)
         block_id = block["blockID"]
+        parent = raw.get("parentHash", "")
     except (KeyError, TypeError, AttributeError) as err:
         raise DecodeError(f"missing {err}", "block_header.raw_data") from None
-    if isinstance(number, bool) or not isinstance(number, int) or not isinstance(block_id, str):
-        raise DecodeError(f"bad number/blockID {number!r:.30}/{block_id!r:.70}", "block_header.raw_data.number")
-    return BlockRef(number, block_id, str(raw.get("parentHash", "")))
+    if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= MAX_HEIGHT:
+        raise DecodeError(f"bad number {number!r:.30}", "block_header.raw_data.number")
+    if not isinstance(block_id, str) or not _HEX64.fullmatch(block_id):
+        raise DecodeError(f"bad blockID {block_id!r:.70}", "blockID")
+    if not isinstance(parent, str) or (parent and not _HEX64.fullmatch(parent)):
+        raise DecodeError(f"bad parentHash {parent!r:.70}", "block_header.raw_data.parentHash")
+    return BlockRef(number, block_id, parent)
 
 
 def tx_ids(block: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(str(tx.get("txID", "")) for tx in block.get("transactions") or () if isinstance(tx, Mapping))
+    """The block's transaction ids in order ("" where one has none); nothing for a bad list."""
+    txs = block.get("transactions") if isinstance(block, Mapping) else None
+    if not isinstance(txs, list):
+        return ()
+    return tuple(tx["txID"] if isinstance(tx.get("txID"), str) else ""
+                 for tx in txs if isinstance(tx, Mapping))
 
 
 class Follower:
@@ -130,6 +149,8 @@ class Follower:
             if not mine.block_id:
                 raise ForkTooDeep(mine.number)  # a gap: nothing to compare below it
             theirs = fetch(mine.number)
+            if not isinstance(theirs, Mapping):
+                theirs = None
             if theirs is not None and theirs.get("blockID") == mine.block_id:
                 ancestor_index = i
                 break

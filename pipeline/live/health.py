@@ -13,6 +13,8 @@ import logging
 import time
 from typing import NamedTuple
 
+from pipeline.redact import scrub
+
 log = logging.getLogger(__name__)
 
 
@@ -65,7 +67,7 @@ class HealthMeter:
 
     def error(self, message: str) -> None:
         self.errors += 1
-        self.last_error = message[:500]
+        self.last_error = scrub(message)[:500]  # goes to the source_health table: no key or URL secret
 
     def reconnected(self) -> None:
         self.reconnects += 1

@@ -21,6 +21,7 @@ from bytewax.dataflow import Stream
 
 from pipeline.anomaly.risk import risk_score
 from pipeline.errors import DecodeError
+from pipeline.live.feed import excerpt
 from pipeline.live.follower import Reorg
 from pipeline.live.health import HEALTH_COLUMNS, SourceHealth
 from pipeline.live.pending import LEAD_COLUMNS, Changes, PendingTracker, pending_evaluator
@@ -46,7 +47,9 @@ LIVE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def side_rows(item: Any) -> list[TableRows]:
-    """Sink items for what a live source emits besides blocks and dead letters."""
+    """Sink items for what a live source emits besides blocks (a pending feed's dead letters too)."""
+    if isinstance(item, DeadLetter):
+        return [("dead_letters", dead_letter_rows([item]))]
     if isinstance(item, SourceHealth):
         return [("source_health", [tuple(item)])]
     if isinstance(item, Reorg):
@@ -89,11 +92,17 @@ class _PendingLogic(op.StatefulBatchLogic):
             if isinstance(item, PendingTx):
                 try:
                     transfers = decode_transaction(item.tx, self.spec.tokens, 0, 0, source="mempool")
+                    changes = self.tracker.on_pending(transfers, item.seen_at)
                 except DecodeError as err:
                     dead.append(DeadLetter(item.source, f"seq {item.seq}", f"pending: {err}",
-                                           raw_excerpt(item.tx), now))
+                                           _excerpt(item.tx), now))
                     continue
-                changes = self.tracker.on_pending(transfers, item.seen_at)
+                except Exception as err:  # noqa: BLE001 - one pending transaction never stops the flow
+                    log.error("%s: pending transaction seq %d could not be handled: %s: %s", item.source,
+                              item.seq, type(err).__name__, err)
+                    reason = f"pending: could not be handled: {type(err).__name__}: {err}"[:500]
+                    dead.append(DeadLetter(item.source, f"seq {item.seq}", reason, _excerpt(item.tx), now))
+                    continue
             elif isinstance(item, DecodedBlock):
                 changes = self.tracker.on_block(item.transfers, now)
             else:
@@ -132,6 +141,14 @@ class _PendingLogic(op.StatefulBatchLogic):
         if dead:
             out.append(("dead_letters", dead_letter_rows(dead)))
         return out
+
+
+def _excerpt(tx: Any) -> str:
+    """``raw_excerpt`` that cannot fail itself (a transaction too deep to serialize, say)."""
+    try:
+        return raw_excerpt(tx)
+    except Exception:  # noqa: BLE001 - the dead letter matters more than its excerpt
+        return excerpt(tx)
 
 
 def _copy_tracker(tracker: PendingTracker) -> PendingTracker:

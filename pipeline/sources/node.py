@@ -13,6 +13,13 @@ will come back. A height the node keeps answering as missing although its head i
 *gap*: after ``gap_attempts`` tries it is logged as an error and emitted as a ``DeadLetter``, and
 following goes on -- never a silent skip.
 
+Every answer is read with a size cap (``max_answer_bytes``, see :mod:`pipeline.sources.tron_http`)
+and validated before use (:mod:`pipeline.live.answers`): no answer can raise out of the source. A
+range over the cap is asked again in halves; a single block over it is a gap (tries, then a dead
+letter and the next height); receipts over it are like receipts never served; a head block over
+it is retried with backoff and dead-lettered. The node is named by its redacted URL everywhere
+(logs, ``source_health``, ``dead_letters``): gateways put keys in the path.
+
 Snapshot: the next height and the ids of the last ``keep`` emitted blocks (:class:`FollowState`),
 taken after the last item emitted. Without a snapshot the source starts at ``start`` (see
 :func:`start_height`: ``--from-block``, else the ``checkpoints`` table) or at the head target.
@@ -29,12 +36,14 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from pipeline.errors import ConfigError, DecodeError
+from pipeline.errors import ConfigError
+from pipeline.live.answers import block_or_none, block_timestamp, head_height, range_blocks, receipts_for
 from pipeline.live.backoff import Backoff
 from pipeline.live.follower import BlockRef, Follower, FollowState, ForkTooDeep, Reorg, block_ref, tx_ids
 from pipeline.live.health import HealthMeter, SourceHealth
 from pipeline.records import DeadLetter, RawBlock
-from pipeline.sources.tron_http import NodeClient, NodeError
+from pipeline.redact import redact_url
+from pipeline.sources.tron_http import DEFAULT_MAX_ANSWER_BYTES, NodeClient, NodeError
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +120,7 @@ class NodeSource(FixedPartitionedSource[NodeItem, FollowState]):
     health_every_s: float = 10.0
     end: int | None = None  # stop after emitting this height (bounded runs, tests); None: follow for ever
     recent: tuple[BlockRef, ...] = ()  # ids of the blocks below ``start`` (see :func:`resume_state`)
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES  # size cap on every node answer
 
     def __post_init__(self) -> None:
         if self.confirmations < -1:
@@ -118,14 +128,16 @@ class NodeSource(FixedPartitionedSource[NodeItem, FollowState]):
         if not 1 <= self.batch_blocks <= RANGE_LIMIT:
             raise ConfigError(f"node batch_blocks must be 1..{RANGE_LIMIT}, got {self.batch_blocks}")
         if not self.endpoint.startswith(("http://", "https://")):
-            raise ConfigError(f"--node {self.endpoint!r}: expected an http(s):// URL")
+            raise ConfigError(f"--node {redact_url(self.endpoint)}: expected an http(s):// URL")
+        if self.max_answer_bytes < 1024:
+            raise ConfigError(f"node.max_answer_bytes must be >= 1024, got {self.max_answer_bytes}")
 
     def list_parts(self) -> list[str]:
         return [self.source_name]
 
     def build_part(self, step_id: str, for_part: str, resume_state: FollowState | None) -> _NodePartition:
         state = resume_state or FollowState(self.start, self.recent)
-        log.info("%s: following %s at %s, from %s", self.source_name, self.endpoint,
+        log.info("%s: following %s at %s, from %s", self.source_name, redact_url(self.endpoint),
                  "the solidified block" if self.confirmations < 0 else f"{self.confirmations} confirmations",
                  "the snapshot" if resume_state else ("the head" if self.start < 0 else f"block {state.next_height}"))
         return _NodePartition(self, state)
@@ -134,7 +146,8 @@ class NodeSource(FixedPartitionedSource[NodeItem, FollowState]):
 class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
     def __init__(self, cfg: NodeSource, state: FollowState) -> None:
         self.cfg = cfg
-        self.node = NodeClient(cfg.endpoint, cfg.api_key, cfg.timeout_s)
+        self.node = NodeClient(cfg.endpoint, cfg.api_key, cfg.timeout_s, cfg.max_answer_bytes)
+        self._batch = cfg.batch_blocks  # halved when a range answer is over the size cap
         self.follower = Follower(state, cfg.keep)
         self.backoff = Backoff(base_s=cfg.base_backoff_s, cap_s=cfg.max_backoff_s)
         self.health = HealthMeter(cfg.source_name, cfg.health_every_s)
@@ -156,7 +169,7 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
                 self._step(out)
                 self._recovered()
             except NodeError as err:
-                self._failed(err)
+                self._failed(err, out)
         if self.health.due():
             out.append(self.health.row())
         return out
@@ -171,19 +184,16 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
         return self.follower.state()
 
     def close(self) -> None:
-        self.node.provider.sess.close()
+        self.node.close()
 
     # -- following -------------------------------------------------------------------------
     def _head_target(self) -> int:
-        if self.cfg.confirmations < 0:
-            block = self.node.call("walletsolidity/getnowblock", {})
-            head = block_ref(block).number
-            self.health.head = head
-            return head
-        block = self.node.call("wallet/getnowblock", {})
-        head = block_ref(block).number
+        method = "walletsolidity/getnowblock" if self.cfg.confirmations < 0 else "wallet/getnowblock"
+        head = head_height(self.node.call(method, {}))
+        if isinstance(head, str):
+            raise NodeError(f"{self.node.where} {method}: unusable head block ({head})", method=method)
         self.health.head = head
-        return head - self.cfg.confirmations
+        return head if self.cfg.confirmations < 0 else head - self.cfg.confirmations
 
     def _step(self, out: list[NodeItem]) -> None:
         f = self.follower
@@ -197,10 +207,16 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
                 return
         start = f.next_height
         last = self._target if self.cfg.end is None else min(self._target, self.cfg.end)
-        count = min(self.cfg.batch_blocks, last - start + 1)
-        blocks = self._fetch_range(start, count)
+        count = min(self._batch, last - start + 1)
+        try:
+            blocks, why = self._fetch_range(start, count)
+        except NodeError as err:
+            if not err.too_large:
+                raise
+            log.error("%s: %s", self.cfg.source_name, err)
+            blocks, why = [], str(err)
         if not blocks:
-            self._missing(start, out)
+            self._missing(start, out, why)
             return
         self._gap_tries.pop(start, None)
         for block in blocks:
@@ -213,27 +229,27 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
                 block["_receipts"] = receipts
             out.append(RawBlock(self.cfg.source_name, str(ref.number), block))
             f.accept(ref)
-            raw = block["block_header"]["raw_data"]
-            self.health.emitted(ref.number, int(raw.get("timestamp", 0)))
+            self.health.emitted(ref.number, block_timestamp(block))
 
-    def _fetch_range(self, start: int, count: int) -> list[dict[str, Any]]:
-        """Blocks ``start..`` in order, cut at the first one missing or out of sequence."""
-        if count <= 1:
-            answer = self.node.call("wallet/getblockbynum", {"num": start, "visible": False})
-            blocks = [answer] if answer else []
-        else:
-            answer = self.node.call("wallet/getblockbylimitnext",
-                                    {"startNum": start, "endNum": start + count, "visible": False})
-            blocks = list(answer.get("block") or []) if isinstance(answer, dict) else []
-        out = []
-        for expected, block in enumerate(blocks, start):
+    def _fetch_range(self, start: int, count: int) -> tuple[list[dict[str, Any]], str]:
+        """Blocks ``start..`` in order, cut at the first one missing, unusable or out of sequence,
+        with the reason for a cut (:func:`pipeline.live.answers.range_blocks`). A range answer over
+        the size cap is asked again in halves; a single block over it raises (``too_large``)."""
+        while True:
             try:
-                if block_ref(block).number != expected:
-                    break
-            except DecodeError:
-                break
-            out.append(block)
-        return out
+                if count <= 1:
+                    answer = self.node.call("wallet/getblockbynum", {"num": start, "visible": False})
+                else:
+                    answer = self.node.call("wallet/getblockbylimitnext",
+                                            {"startNum": start, "endNum": start + count, "visible": False})
+            except NodeError as err:
+                if not err.too_large or count <= 1:
+                    raise
+                self._batch = count = max(1, count // 2)
+                log.warning("%s: a range from block %d is over the node answer cap; asking for %d block(s) "
+                            "at a time", self.cfg.source_name, start, count)
+                continue
+            return range_blocks(answer, start)
 
     def _receipts(self, block: dict[str, Any], ref: BlockRef, out: list[NodeItem]) -> list[dict[str, Any]] | None:
         """The block's receipts, checked to belong to it (retryable :class:`NodeError` if not yet).
@@ -242,35 +258,41 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
         stall following for ever: after ``2 * gap_attempts`` tries the block goes on without
         ``_receipts`` and a dead letter says so.
         """
-        ids = tx_ids(block)
-        if not ids:
+        if not tx_ids(block):
             return []
-        infos = self.node.call("wallet/gettransactioninfobyblocknum", {"num": ref.number, "visible": False})
-        if not isinstance(infos, list) or {i.get("id") for i in infos if isinstance(i, dict)} != set(ids):
-            got = len(infos) if isinstance(infos, list) else 0
+        try:
+            infos = receipts_for(self.node.call("wallet/gettransactioninfobyblocknum",
+                                                {"num": ref.number, "visible": False}), block, ref.number)
+        except NodeError as err:
+            if not err.too_large:
+                raise
+            log.error("%s: %s", self.cfg.source_name, err)
+            infos = f"block {ref.number}: receipts answer over the node answer cap"
+        if isinstance(infos, str):
             tries = self._receipt_tries[0] + 1 if self._receipt_tries[1] == ref.number else 1
             self._receipt_tries = (tries, ref.number)
             if tries < 2 * self.cfg.gap_attempts:
-                raise NodeError(f"block {ref.number}: {got} receipts for {len(ids)} transactions (not ready "
-                                "or another branch)")
-            reason = f"receipts: block {ref.number} has {len(ids)} transactions, the node served {got} receipts"
+                raise NodeError(infos)
+            reason = f"receipts: {infos}"
             log.error("%s: %s after %d tries; block emitted without receipts", self.cfg.source_name, reason, tries)
             out.append(DeadLetter(self.cfg.source_name, str(ref.number), reason, "", _now_ms()))
             return None
         return infos
 
-    def _missing(self, height: int, out: list[NodeItem]) -> None:
-        """The node does not serve ``height`` although its target is at or past it."""
+    def _missing(self, height: int, out: list[NodeItem], why: str = "") -> None:
+        """The node does not serve ``height`` (or serves it unusable or over the size cap) although
+        its target is at or past it."""
         tries = self._gap_tries.get(height, 0) + 1
         self._gap_tries[height] = tries
+        detail = f": {why}" if why else ""
         if tries < self.cfg.gap_attempts:
             self._wake = time.monotonic() + self.backoff.next_delay()
-            log.warning("%s: block %d missing on the node (target %d), try %d of %d",
-                        self.cfg.source_name, height, self._target, tries, self.cfg.gap_attempts)
+            log.warning("%s: block %d missing on the node (target %d), try %d of %d%s",
+                        self.cfg.source_name, height, self._target, tries, self.cfg.gap_attempts, detail)
             return
         del self._gap_tries[height]
-        reason = (f"gap: block {height} unavailable from {self.cfg.endpoint} after {tries} tries "
-                  f"(node target {self._target}); skipped")
+        reason = (f"gap: block {height} unavailable from {self.node.where} after {tries} tries "
+                  f"(node target {self._target}){detail}; skipped")
         log.error("%s: %s", self.cfg.source_name, reason)
         self.health.gaps += 1
         out.append(DeadLetter(self.cfg.source_name, str(height), reason, "", _now_ms()))
@@ -280,8 +302,7 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
         f = self.follower
 
         def fetch(height: int) -> dict[str, Any] | None:
-            answer = self.node.call("wallet/getblockbynum", {"num": height, "visible": False})
-            return answer or None
+            return block_or_none(self.node.call("wallet/getblockbynum", {"num": height, "visible": False}))
 
         try:
             reorg = f.resolve_fork(self.cfg.source_name, fetch)
@@ -297,10 +318,13 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
         out.append(reorg)
 
     # -- failures --------------------------------------------------------------------------
-    def _failed(self, err: NodeError) -> None:
+    def _failed(self, err: NodeError, out: list[NodeItem]) -> None:
         if not err.retryable:
             raise err
         self.health.error(str(err))
+        if err.too_large:  # the head block (or a reorg's) over the cap: loud, and on record
+            out.append(DeadLetter(self.cfg.source_name, err.method or "node", f"node answer: {err}", "",
+                                  _now_ms()))
         if err.disconnected and self.health.connected:
             self.health.connected = False
             log.warning("%s: node unreachable: %s", self.cfg.source_name, err)
@@ -309,7 +333,7 @@ class _NodePartition(StatefulSourcePartition[NodeItem, FollowState]):
         self._wake = time.monotonic() + delay
         if not self._failing_since:
             self._failing_since = time.monotonic()
-        level = logging.ERROR if self.backoff.attempts >= 8 else logging.WARNING
+        level = logging.ERROR if self.backoff.attempts >= 8 or err.too_large else logging.WARNING
         log.log(level, "%s: %s; retry %d in %.1f s", self.cfg.source_name, err, self.backoff.attempts, delay)
 
     def _recovered(self) -> None:

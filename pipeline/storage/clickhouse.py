@@ -42,6 +42,9 @@ class Dsn:
     def __repr__(self) -> str:
         return f"Dsn({self.redacted()})"
 
+    def __str__(self) -> str:  # an f-string of a Dsn never shows the password either
+        return self.redacted()
+
     def redacted(self) -> str:
         if self.scheme == "chdb":
             return f"chdb://{self.path}?database={self.database}"
@@ -60,7 +63,7 @@ def parse_dsn(dsn: str) -> Dsn:
     directory (urlparse would read ``.`` as a host).
     """
     if not isinstance(dsn, str) or "://" not in dsn:
-        raise ConfigError(f"clickhouse DSN {dsn!r}: expected chdb://PATH or http(s)://host:port/database")
+        raise ConfigError(f"clickhouse DSN {_redact(dsn)!r}: expected chdb://PATH or http(s)://host:port/database")
     scheme, _, rest = dsn.partition("://")
     scheme = scheme.lower()
     if scheme == "chdb":
@@ -94,7 +97,9 @@ def _check_db(database: str, dsn: str) -> None:
 
 
 def _redact(dsn: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+    from pipeline.redact import redact_dsn
+
+    return redact_dsn(dsn)
 
 
 def connect(dsn: str | Dsn, create_database: bool = True) -> Any:
@@ -105,6 +110,10 @@ def connect(dsn: str | Dsn, create_database: bool = True) -> Any:
     import clickhouse_connect  # heavy client: imported only where it is used
 
     d = parse_dsn(dsn) if isinstance(dsn, str) else dsn
+    if d.password:
+        from pipeline.redact import register_secret
+
+        register_secret(d.password)  # a driver error or a debug log that quotes it is scrubbed
     try:
         if d.embedded:
             client = clickhouse_connect.get_client(interface="chdb", path=d.path)

@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.live.health import SourceHealth
-from pipeline.sources.mempool import PendingTx, PollingPendingSource, WebsocketPendingSource
+from pipeline.sources.mempool import PendingTx, WebsocketPendingSource
+from pipeline.sources.mempool_poll import PollingPendingSource
 from tests.live.conftest import drive, first_number
 
 

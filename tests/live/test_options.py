@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.sources.live_options import add_live_arguments, live_sources
-from pipeline.sources.mempool import PollingPendingSource, WebsocketPendingSource
+from pipeline.sources.mempool import WebsocketPendingSource
+from pipeline.sources.mempool_poll import PollingPendingSource
 from pipeline.storage.clickhouse import open_storage
 
 

@@ -11,7 +11,8 @@ import pytest
 from pipeline.live.backoff import Backoff
 from pipeline.live.follower import BlockRef, Follower, FollowState, ForkTooDeep
 from pipeline.live.health import HEALTH_COLUMNS, HealthMeter
-from pipeline.live.reorg import orphaned_rows, reorg_statements
+from pipeline.live.reorg import orphaned_rows, reorg_parameters, reorg_statements
+from pipeline.redact import register_secret
 from pipeline.sources.tron_http import retry_after
 
 
@@ -104,19 +105,26 @@ def test_health_row() -> None:
     assert len(row) == len(HEALTH_COLUMNS)
     assert (row.last_height, row.lag_blocks, row.lag_s, row.blocks_per_s) == (104, 6, 10.0, 2.5)
     assert row.errors_total == 1 and row.last_error == "HTTP 429"
+    register_secret("health-secret-42")
+    m.error("HTTP 401 for key health-secret-42")
+    assert m.row().last_error == "HTTP 401 for key ***"
 
 
-def test_reorg_sql_per_height_and_quoted() -> None:
+def test_reorg_sql_carries_no_ids_in_its_text() -> None:
     f = Follower(FollowState(10), keep=8)
     _follow(f, 10, 11, 12)
     reorg = f.resolve_fork("node", lambda n: {11: _block(11), 12: _block(12, "b")}.get(n))
-    blocks_sql, alerts_sql, delete_sql = reorg_statements("db", reorg)
-    assert "(12, '" + _id(12) + "')" in blocks_sql and "orphaned = 0" in blocks_sql
-    assert "(block_number = 12 AND tx_id NOT IN ('b12'))" in delete_sql
-    assert "'dropped'" in alerts_sql and " AS " not in alerts_sql
+    statements = reorg_statements("db", reorg)
+    blocks_sql, alerts_sql, delete_sql = statements
+    assert reorg_parameters(reorg) == {"heights": [12], "block_ids": [_id(12)]}
+    assert "orphaned = 0" in blocks_sql and "'dropped'" in alerts_sql and " AS " not in alerts_sql
+    assert "db.orphaned_blocks FINAL" in delete_sql and delete_sql.startswith("DELETE FROM db.transfers")
     assert orphaned_rows(reorg)[0][:4] == (12, _id(12), _id(12, "b"), ["b12"])
-    evil = reorg._replace(kept_tx_ids=(("x') OR 1=1 --",),))
-    assert "'x\\') OR 1=1 --'" in reorg_statements("db", evil)[2]
+    # hostile ids and 5,000 kept transactions change the parameters and rows, never the SQL text
+    evil = reorg._replace(orphaned=((12, "x') OR 1=1 --"),),
+                          kept_tx_ids=(tuple(f"{i:064x}" for i in range(5000)),))
+    assert reorg_statements("db", evil) == statements
+    assert all(len(sql) < 1000 for sql in statements)
 
 
 def test_reorg_guard_drops_late_alerts_of_orphaned_blocks() -> None:
@@ -135,3 +143,12 @@ def test_reorg_guard_drops_late_alerts_of_orphaned_blocks() -> None:
     for n in (20, 21, 22):  # bounded: older heights are forgotten
         guard.remember(reorg._replace(orphaned=((n, "z"),), kept_tx_ids=((),)))
     assert guard.fix(late) == late
+
+
+def test_a_pending_feed_dead_letter_becomes_a_dead_letters_row() -> None:
+    from pipeline.records import DeadLetter
+    from pipeline.sinks.rows import dead_letter_id
+    from pipeline.sources.live_flow import side_rows
+
+    letter = DeadLetter("mempool", "seq 7", "pending: 'seq' must be an integer", '{"seq":"x"}', 1)
+    assert side_rows(letter) == [("dead_letters", [(dead_letter_id(letter), *letter)])]
