@@ -54,7 +54,7 @@ def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | N
         windows=window_config(a),
         watchlist=watchlists.addresses if watchlists is not None else frozenset(),
         ruleset=ruleset,
-        scorer=load_scorer(a),
+        scorer=with_supervised(load_scorer(a), a),
         min_score_rows=a.min_score_rows,
         max_wait_s=(a.live_max_wait_ms if paced else a.max_wait_ms) / 1000.0,
         write_features=a.write_features,
@@ -97,3 +97,13 @@ def load_scorer(a: AnalyticsSettings):
     # One model call per micro-batch: an IsolationForest call costs ~8 ms of fixed overhead, so
     # chunks as large as the batch the scoring stage hands over.
     return AnomalyScorer(load(path), threshold, batch_size=max(a.min_score_rows * 4, 8192))
+
+
+def with_supervised(scorer, a: AnalyticsSettings):
+    """``scorer`` plus the supervised model at ``a.supervised_model`` when one is set (it must load)."""
+    if not a.supervised_model:
+        return scorer
+    from pipeline.anomaly.supervised_scorer import CompositeScorer, SupervisedScorer
+    from pipeline.anomaly.supervised_store import load
+
+    return CompositeScorer(scorer, SupervisedScorer(load(a.supervised_model)))

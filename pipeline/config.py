@@ -57,6 +57,7 @@ class AnalyticsSettings:
     reload_interval_s: float = 5.0  # how often rule and watchlist files are checked for edits; 0 = never
     model: str = str(REPO / "models" / "iforest")  # model directory or card; "" = no anomaly scoring
     anomaly_threshold: float = -1.0  # calibrated 0-100; -1 = the model card's threshold
+    supervised_model: str = ""  # supervised scorer directory (train-gbm); "" = off; alerts supervised.gbm
     shards: int = 32  # address shards: fixed, so results do not depend on the worker count
     long_window_s: int = 3600
     short_window_s: int = 600

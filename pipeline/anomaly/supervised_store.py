@@ -32,7 +32,7 @@ def _arrays(model: SupervisedModel) -> dict[str, np.ndarray]:
     if model.forest is None:
         raise ValueError("cannot save an unfitted model")
     return model.forest.arrays() | {
-        "iso_x": model.iso_x, "iso_y": model.iso_y, "threshold": np.array([model.threshold]),
+        "iso_x": model.iso_x, "iso_y": model.iso_y, "alert_threshold": np.array([model.threshold]),
         "train_medians": model.train_medians, "feature_names": np.array(model.feature_names, dtype=str),
         "seed": np.array([model.seed], dtype=np.int64)}
 
@@ -108,7 +108,7 @@ def load(path: str | Path) -> SupervisedModel:
         model = SupervisedModel(seed=int(arrays["seed"][0]), params=card.get("params") or {})
         model.forest = forest
         model.iso_x, model.iso_y = arrays["iso_x"].astype(np.float64), arrays["iso_y"].astype(np.float64)
-        model.threshold = float(arrays["threshold"][0])
+        model.threshold = float(arrays["alert_threshold"][0])
         model.train_medians = arrays["train_medians"].astype(np.float64)
     except (KeyError, IndexError, ValueError, TypeError) as err:
         raise ModelError(f"{d / ARTIFACT}: not a well-formed model ({err})") from None
