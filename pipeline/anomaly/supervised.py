@@ -101,21 +101,31 @@ class Forest:
         if not (np.isfinite(self.value).all() and np.isfinite(self.baseline)):
             raise ValueError("non-finite leaf values")
 
-    def raw(self, X: np.ndarray) -> np.ndarray:
-        """Log-odds for every row: baseline + one leaf value per tree, vectorised over rows."""
+    def raw(self, X: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """Log-odds for every row: baseline + one leaf value per tree.
+
+        All trees descend together, one level per step, on a (rows x trees) matrix of node indices,
+        so the numpy calls number about the trees' depth, not trees x depth (rows in chunks to
+        bound memory). Leaves are summed in tree order, as scikit-learn does.
+        """
         X = np.asarray(X, dtype=np.float64)
-        out = np.full(len(X), self.baseline)
-        rows = np.arange(len(X))
-        for root in self.roots.tolist():
-            node = np.full(len(X), root, dtype=np.int64)
+        out = np.empty(len(X))
+        for start in range(0, len(X), chunk):
+            Xc = X[start:start + chunk]
+            node = np.tile(self.roots, (len(Xc), 1))
+            row = np.repeat(np.arange(len(Xc)), len(self.roots)).reshape(node.shape)
             active = ~self.is_leaf[node]
             while active.any():
                 a = node[active]
-                x = X[rows[active], self.feature[a]]
+                x = Xc[row[active], self.feature[a]]
                 go_left = np.where(np.isnan(x), self.missing_left[a], x <= self.threshold[a])
                 node[active] = np.where(go_left, self.left[a], self.right[a])
-                active = ~self.is_leaf[node]
-            out += self.value[node]
+                active[active] = ~self.is_leaf[node[active]]
+            leaves = self.value[node]
+            acc = np.full(len(Xc), self.baseline)
+            for t in range(leaves.shape[1]):
+                acc += leaves[:, t]
+            out[start:start + chunk] = acc
         return out
 
     def arrays(self) -> dict[str, np.ndarray]:
