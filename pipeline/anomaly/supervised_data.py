@@ -141,7 +141,8 @@ def read_dispositions(dsn: Any) -> LabelledRows:
     X = np.asarray([r[3:] for r in result], dtype=np.float64)
     y = np.array([1 if r[2] == "true_positive" else 0 for r in result], dtype=np.int8)
     log.info("dispositions: %d reviewed alerts (%d true positives)", len(y), int(y.sum()))
-    return LabelledRows(X, y, [r[0] for r in result], ["dispositions"] * len(result), ["clickhouse:dispositions"])
+    return LabelledRows(X, y, [r[0] for r in result], ["dispositions"] * len(result),
+                        ["clickhouse:dispositions"])
 
 
 def _bar(enabled: bool, **kw: Any) -> Any:

@@ -43,7 +43,8 @@ def _wall_ms() -> int:
 class SupervisedScorer:
     """Score rows with a :class:`SupervisedModel`; alerts at or above its threshold."""
 
-    def __init__(self, model: SupervisedModel, *, top_k: int = 3, clock: Callable[[], int] = _wall_ms) -> None:
+    def __init__(self, model: SupervisedModel, *, top_k: int = 3,
+                 clock: Callable[[], int] = _wall_ms) -> None:
         self.model = model
         self.top_k = top_k
         self.clock = clock

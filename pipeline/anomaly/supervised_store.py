@@ -112,7 +112,8 @@ def load(path: str | Path) -> SupervisedModel:
         model.train_medians = arrays["train_medians"].astype(np.float64)
     except (KeyError, IndexError, ValueError, TypeError) as err:
         raise ModelError(f"{d / ARTIFACT}: not a well-formed model ({err})") from None
-    if len(model.iso_x) == 0 or len(model.iso_x) != len(model.iso_y) or len(model.train_medians) != len(names):
+    if (len(model.iso_x) == 0 or len(model.iso_x) != len(model.iso_y)
+            or len(model.train_medians) != len(names)):
         raise ModelError(f"{d / ARTIFACT}: calibration or medians have the wrong shape")
     if not 0.0 <= model.threshold <= 1.0:
         raise ModelError(f"{d / ARTIFACT}: threshold {model.threshold} is not a probability")

@@ -24,13 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train-gbm", help="fit the supervised scorer on labelled chains or dispositions",
+    p = subparsers.add_parser("train-gbm",
+                              help="fit the supervised scorer on labelled chains or dispositions",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--input", nargs="+", metavar="DIR", help="labelled chain directories (tuning split)")
     src.add_argument("--from-dispositions", action="store_true",
                      help="labels from analyst dispositions in --clickhouse (alerts + address_features)")
-    p.add_argument("--clickhouse", metavar="DSN", help="database holding dispositions, alerts, address_features")
+    p.add_argument("--clickhouse", metavar="DSN",
+                   help="database holding dispositions, alerts, address_features")
     p.add_argument("--validate", nargs="+", default=[], metavar="DIR",
                    help="labelled validation chains: figures for the card, computed after training")
     p.add_argument("--out", default="models/gbm", metavar="DIR", help="model directory (default models/gbm)")

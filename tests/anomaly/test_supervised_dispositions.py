@@ -41,7 +41,8 @@ def reviewed(chdb_dsn):
                             "confirmed", "block", "x", (), "{}"))
         feats.append((addr, T0 + i - 3000, block - 1, *_features(rng, bad)))
         feats.append((addr, T0 + i + 60_000, block + 20, *_features(rng, not bad)))
-        disp.append((aid, T0 + 10_000, "close", "true_positive" if bad else "false_positive", "ana", "", f"r{i}"))
+        verdict = "true_positive" if bad else "false_positive"
+        disp.append((aid, T0 + 10_000, "close", verdict, "ana", "", f"r{i}"))
     # not labels: an ack only, a needs_review; and one closed false positive reopened as true positive
     disp += [("alert0001", T0 + 5_000, "ack", "", "ana", "", "ack1"),
              ("alert0002", T0 + 20_000, "close", "needs_review", "ana", "", "nr2"),
