@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     out = save(model, args.out, {"training": {**model.fit_info, **source}})
     if args.validate:  # the model is final and saved: these figures only describe it
         val = sd.concat([sd.replay_chain(d, progress) for d in args.validate])
-        typ = {sd.Path(d).name: sd.read_labels(d) for d in args.validate}
+        typ = {Path(d).name: sd.read_labels(d) for d in args.validate}
         figures = address_figures(model, val, typ)
         card = read_card(out)
         card["validation"] = {"inputs": list(args.validate), **figures}
