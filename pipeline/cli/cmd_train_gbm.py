@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="training rows cap: all positives, a seeded sample of negatives (default 600000)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="HistGradientBoostingClassifier parameter, repeatable (e.g. max_iter=300)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="OpenMP threads for fitting (default 1: extra threads spin on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     data = sd.cap_negatives(data, args.max_rows, args.seed)
     if data.y.min() == data.y.max():
         raise ConfigError("the training rows have only one label; need both labelled and unlabelled rows")
-    model = SupervisedModel(seed=args.seed, params=params)
+    model = SupervisedModel(seed=args.seed, params=params, n_threads=max(1, args.threads))
     log.info("fitting gbm on %d rows (%d labelled)", len(data.y), int(data.y.sum()))
     try:
         model.fit(data.X, data.y, groups=data.groups, threshold=args.threshold)
