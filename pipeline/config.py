@@ -197,7 +197,8 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
         if target is str and key in ("watchlists", "allowlists", "model", "routing") and changes[key] and origin != "command line":
             changes[key] = str(_relative_to(origin, changes[key]))
-        if section_name == "audit" and key.endswith(("_file", "_dir")) and changes[key] and origin != "command line":
+        audit_path = section_name == "audit" and key.endswith(("_file", "_dir"))
+        if audit_path and changes[key] and origin != "command line":
             changes[key] = str(_relative_to(origin, changes[key]))
     return dataclasses.replace(current, **changes)
 

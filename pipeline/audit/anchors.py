@@ -44,8 +44,9 @@ def _db_heads(client: Any, database: str) -> Iterator[tuple[SignedHead, str]]:
     after = -1
     while True:
         rows = client.query(
-            f"SELECT seq, hash, toUnixTimestamp64Milli(recorded_at), key_id, signature FROM {database}.audit_heads "
-            "FINAL WHERE seq > %(a)s ORDER BY seq LIMIT %(n)s", parameters={"a": after, "n": _PAGE}).result_rows
+            "SELECT seq, hash, toUnixTimestamp64Milli(recorded_at), key_id, signature "
+            f"FROM {database}.audit_heads FINAL WHERE seq > %(a)s ORDER BY seq LIMIT %(n)s",
+            parameters={"a": after, "n": _PAGE}).result_rows
         for r in rows:
             yield SignedHead(int(r[0]), r[1], int(r[2]), r[3], r[4]), f"{database}.audit_heads"
         if len(rows) < _PAGE:
@@ -130,21 +131,23 @@ def _check_one(database: str, head: SignedHead, where: str, rec: tuple | None, c
                verifier: HeadVerifier | None, report: AnchorReport, matched: array,
                mismatched: list) -> None:
     if head.seq < 0:
-        report.problems.append(Problem("head", 0, "", f"head file {where}: not a signed head (unreadable line)"))
+        report.problems.append(Problem("head", 0, "", f"head file {where}: not a signed head (unreadable)"))
         return
     forged = head.signature and verifier is not None and (
         head.key_id != verifier.key_id or not verifier.verify(database, head))
     if forged:
-        other = f" names key {head.key_id}, not" if head.key_id != verifier.key_id else " does not verify with"
+        other = (" does not verify with" if head.key_id == verifier.key_id
+                 else f" names key {head.key_id}, not")
         report.problems.append(Problem(
             "signature", head.seq, rec[1] if rec else "",
             f"bad signature: the head at {_name(head.seq, rec)} ({where}){other} the audit public key "
             f"{verifier.key_id} ({verifier.source}): it was not signed by the audit key"))
         return
     if rec is None:
-        report.problems.append(Problem(
-            "removed", head.seq, "", f"removed: a {'signed ' if head.signature else ''}head ({where}) covers seq "
-                                     f"{head.seq}, but the chain {'ends at seq ' + str(chain_last) if head.seq > chain_last else 'has no such record'}"))
+        end = f"ends at seq {chain_last}" if head.seq > chain_last else "has no such record"
+        signed = "signed " if head.signature else ""
+        report.problems.append(Problem("removed", head.seq, "", f"removed: a {signed}head ({where}) covers "
+                                                                f"seq {head.seq}, but the chain {end}"))
         return
     if rec[0] != head.hash:
         if head.signature and verifier is not None:
@@ -152,7 +155,7 @@ def _check_one(database: str, head: SignedHead, where: str, rec: tuple | None, c
         else:
             report.problems.append(Problem(
                 "head", head.seq, rec[1], f"modified: records up to {_name(head.seq, rec)} were rewritten "
-                                          f"(recorded head {head.hash[:16]}…, chain has {rec[0][:16]}…; {where})"))
+                f"(recorded head {head.hash[:16]}…, chain has {rec[0][:16]}…; {where})"))
         return
     if head.signature and verifier is not None:
         matched.append(head.seq)

@@ -151,7 +151,8 @@ def verify_clickhouse(client: Any, database: str, verifier: HeadVerifier | None 
     result = VerifyResult(f"{database}.audit_log", verify_rows(rows()))
     result.problems += result.chain.problems
     if result.chain.ok:
-        anchors = check_anchors(client, database, result.chain.last_seq, verifier, heads_dir, max_unsigned_tail)
+        anchors = check_anchors(client, database, result.chain.last_seq, verifier, heads_dir,
+                                max_unsigned_tail)
         result.problems += anchors.problems
         result.notes += anchors.notes
     result.problems += check_alerts(client, database) + check_evidence(client, database)

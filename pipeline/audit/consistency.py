@@ -40,11 +40,12 @@ def check_alerts(client: Any, database: str, limit: int = 5) -> list[Problem]:
             "lower(hex(SHA256(a.details))), 'details', '')")
     shown = ("multiIf(what = 'details', {d}, what = 'risk_score', {r}, what = 'severity', {sev}, "
              "what = 'rule_id', {rule}, what = 'rule_version', {ver}, '')")
-    chained = shown.format(d="JSONExtractString(c.p, 'details_sha256')", r="toString(JSONExtractFloat(c.p, 'risk_score'))",
+    chained = shown.format(d="JSONExtractString(c.p, 'details_sha256')",
+                           r="toString(JSONExtractFloat(c.p, 'risk_score'))",
                            sev="JSONExtractString(c.p, 'severity')", rule="JSONExtractString(c.p, 'rule_id')",
                            ver="JSONExtractString(c.p, 'rule_version')")
-    stored = shown.format(d="lower(hex(SHA256(a.details)))", r="toString(a.risk_score)", sev="toString(a.severity)",
-                          rule="toString(a.rule_id)", ver="a.rule_version")
+    stored = shown.format(d="lower(hex(SHA256(a.details)))", r="toString(a.risk_score)",
+                          sev="toString(a.severity)", rule="toString(a.rule_id)", ver="a.rule_version")
     rows = client.query(
         f"SELECT a.alert_id, a.status, c.s, c.rid, {what} AS what, {chained} AS chained, {stored} AS stored "
         f"FROM (SELECT * FROM {database}.alerts FINAL) AS a LEFT JOIN ({latest}) AS c "
@@ -59,19 +60,20 @@ def check_alerts(client: Any, database: str, limit: int = 5) -> list[Problem]:
                 "chaining it (the next pipeline start chains it, marked reconciled)")))
         else:
             out.append(Problem("modified", int(seq), rid, (
-                f"modified: alert {alert_id} in {database}.alerts has {what} {stored!r}, but its audit record "
-                f"seq {seq} (record_id {rid}) says {chained!r}")))
+                f"modified: alert {alert_id} in {database}.alerts has {what} {stored!r}, but its audit "
+                f"record seq {seq} (record_id {rid}) says {chained!r}")))
     return out
 
 
 def check_evidence(client: Any, database: str, limit: int = 5) -> list[Problem]:
     """Evidence bundles against the digest chained in each alert's ``alert_created`` record."""
     rows = client.query(
-        f"SELECT c.subject, c.s, c.rid, e.alert_id = '' AS gone FROM (SELECT subject, argMax(payload, seq) AS p, "
-        f"max(seq) AS s, argMax(record_id, seq) AS rid FROM {database}.audit_log "
+        "SELECT c.subject, c.s, c.rid, e.alert_id = '' AS gone FROM (SELECT subject, "
+        f"argMax(payload, seq) AS p, max(seq) AS s, argMax(record_id, seq) AS rid FROM {database}.audit_log "
         f"WHERE kind = '{Kind.ALERT_CREATED}' GROUP BY subject HAVING JSONHas(p, 'evidence_sha256')) AS c "
         f"LEFT JOIN (SELECT alert_id, {EVIDENCE_DIGEST_SQL} AS d FROM {database}.evidence FINAL) AS e "
-        f"ON e.alert_id = c.subject WHERE e.alert_id = '' OR e.d != JSONExtractString(c.p, 'evidence_sha256') "
+        "ON e.alert_id = c.subject "
+        "WHERE e.alert_id = '' OR e.d != JSONExtractString(c.p, 'evidence_sha256') "
         f"ORDER BY c.s LIMIT {int(limit)}").result_rows
     out = []
     for alert_id, seq, rid, gone in rows:

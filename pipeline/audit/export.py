@@ -62,7 +62,8 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
 def export_audit(client: Any, database: str, out_dir: str | Path, fmt: str, from_ms: int | None = None,
                  to_ms: int | None = None, address: str | None = None, actor: str = "cli",
                  rows_per_file: int = 1_000_000, record: bool = True,
-                 on_rows: Callable[[int], None] | None = None, signing: Signing | None = None) -> dict[str, Any]:
+                 on_rows: Callable[[int], None] | None = None,
+                 signing: Signing | None = None) -> dict[str, Any]:
     """Write the export; return its manifest. ``record`` chains an ``export`` audit record (its
     head signed with ``signing``).
 

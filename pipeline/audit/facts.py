@@ -48,8 +48,9 @@ def alert_record(alert: Alert | tuple, evidence_sha256: str = "", reconciled: bo
         payload["evidence_sha256"] = evidence_sha256
     if reconciled:
         payload["reconciled"] = True
-    decision = hashlib.sha256(f"{a.rule_version}\x1f{a.severity}\x1f{risk:.2f}\x1f{digest}".encode()).hexdigest()[:16]
-    return make_record(Kind.ALERT_CREATED, a.alert_id, payload, ALERT_FACT, a.status, decision, address=a.address,
+    decision = f"{a.rule_version}\x1f{a.severity}\x1f{risk:.2f}\x1f{digest}"
+    return make_record(Kind.ALERT_CREATED, a.alert_id, payload, ALERT_FACT, a.status,
+                       hashlib.sha256(decision.encode()).hexdigest()[:16], address=a.address,
                        actor="reconcile" if reconciled else "pipeline")
 
 

@@ -137,8 +137,8 @@ class AuditHook:
                     first.setdefault(a.alert_id, a)
             digests = write_evidence(self._client, self._database, list(first.values()), self.definitions,
                                      self.window_ms)
-            todo = [with_evidence(r, digests[r.subject]) if r.kind == Kind.ALERT_CREATED and r.subject in digests
-                    else r for r in todo]
+            todo = [with_evidence(r, digests[r.subject])
+                    if r.kind == Kind.ALERT_CREATED and r.subject in digests else r for r in todo]
         return appender.append(todo, resolved=True)
 
     def __call__(self, committed: Mapping[str, list[tuple]]) -> None:
@@ -250,8 +250,9 @@ def audit_hook(dsn: str, ruleset: Any = None, scorer: Any = None, window_ms: int
     return AuditHook(dsn, startup, rule_definitions(ruleset), window_ms=window_ms, audit=audit)
 
 
-_ALERT_SELECT = ("alert_id, toUnixTimestamp64Milli(ts), toUnixTimestamp64Milli(detected_at), block_number, tx_id, "
-                 "address, rule_id, rule_version, severity, risk_score, status, source, title, tags, details")
+_ALERT_SELECT = ("alert_id, toUnixTimestamp64Milli(ts), toUnixTimestamp64Milli(detected_at), block_number, "
+                 "tx_id, address, rule_id, rule_version, severity, risk_score, status, source, title, tags, "
+                 "details")
 _CHAINED = ("SELECT subject, JSONExtractString(payload, 'status') FROM {db}.audit_log "
             f"WHERE kind IN ('{Kind.ALERT_CREATED}', '{Kind.ALERT_STATUS_CHANGED}')")
 
@@ -265,7 +266,8 @@ def unchained_alerts(client: Any, database: str, chunk: int = 2_000):
             f"SELECT {_ALERT_SELECT} FROM {database}.alerts FINAL "
             "WHERE (toUnixTimestamp64Milli(ts), alert_id) > (%(ts)s, %(id)s) "
             f"AND (alert_id, status) NOT IN ({_CHAINED.format(db=database)}) "
-            "ORDER BY ts, alert_id LIMIT %(n)s", parameters={"ts": after_ts, "id": after_id, "n": chunk}).result_rows
+            "ORDER BY ts, alert_id LIMIT %(n)s",
+            parameters={"ts": after_ts, "id": after_id, "n": chunk}).result_rows
         if not rows:
             return
         yield [Alert(*r[:13], tuple(r[13]), r[14]) for r in rows]

@@ -220,8 +220,8 @@ def load_signer(settings: Any, dsn: str, create: bool = True) -> HeadSigner | No
     """The signer the ``[audit]`` settings name; with nothing configured, the demo default key
     (generated here on first use when ``create``). None only when nothing exists and not ``create``."""
     if settings.signing_key:
-        return HeadSigner(_load_private(settings.signing_key.encode(), "audit.signing_key (TRONRISK_AUDIT_SIGNING_KEY)"),
-                          "audit.signing_key")
+        where = "audit.signing_key (TRONRISK_AUDIT_SIGNING_KEY)"
+        return HeadSigner(_load_private(settings.signing_key.encode(), where), "audit.signing_key")
     path = Path(settings.signing_key_file) if settings.signing_key_file else default_key_file(dsn)
     if not path.exists():
         if settings.signing_key_file:
@@ -256,7 +256,7 @@ def load_verifier(settings: Any, dsn: str) -> HeadVerifier:
     if default.with_name(PUBLIC_NAME).exists():
         return load_public(default.with_name(PUBLIC_NAME))
     raise ConfigError("audit verify needs the audit public key: set [audit] verify_key_file (or "
-                      "--public-key FILE); no key was found at the default " f"{default.with_name(PUBLIC_NAME)}")
+                      f"--public-key FILE); no key was found at the default {default.with_name(PUBLIC_NAME)}")
 
 
 def heads_dir_for(settings: Any, dsn: str) -> Path:

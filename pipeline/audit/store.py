@@ -126,7 +126,8 @@ class AuditAppender:
             raise StorageError(f"{self.database}.audit_log: another writer appended after seq "
                                f"{before[0][0]} (found {after[0]} rows, wrote {len(rows)}); the audit "
                                "chain needs a single writer — run `audit verify` to see the fork")
-        if self.signing is not None or self.chain.seq // self.head_every > self._last_head_seq // self.head_every:
+        crossed = self.chain.seq // self.head_every > self._last_head_seq // self.head_every
+        if self.signing is not None or crossed:  # signing: one signed head per batch
             self.record_head()
         log.debug("audit: chained %d records, head seq %d", len(rows), self.chain.seq)
         return rows

@@ -27,7 +27,8 @@ _MOVED_SEARCH = 16  # how far a moved row's original seq is searched for
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # modified | removed | inserted | reordered | head | signature | unsigned | unchained | manifest | file
+    # modified | removed | inserted | reordered | head | signature | unsigned | unchained | manifest | file
+    kind: str
     seq: int
     record_id: str
     message: str

@@ -60,11 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "--clickhouse, the whole stored chain and its recorded heads. Names the "
                                    "first record modified, removed, inserted or reordered.")
     v.add_argument("dir", nargs="?", metavar="DIR", help="an export directory")
-    v.add_argument("--public-key", metavar="FILE", help="the audit public key (default: [audit] verify_key_file, "
-                                                        "else the public half of the signing key)")
+    v.add_argument("--public-key", metavar="FILE",
+                   help="the audit public key (default: [audit] verify_key_file, else the signing key's)")
     v.add_argument("--heads-dir", metavar="DIR", help="signed head files (default: [audit] heads_dir)")
     v.add_argument("--max-unsigned-tail", type=int, metavar="N",
-                   help="records after the last signed head to accept (default: [audit] max_unsigned_tail, 0)")
+                   help="records after the last signed head to accept ([audit] max_unsigned_tail, 0)")
     _storage_flags(v)
     v.set_defaults(func=cmd_verify)
 
@@ -72,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        description="Write DIR/signing.key (private, mode 0600) and DIR/signing.pub. Keep the "
                                    "private key where ClickHouse's writers cannot reach it and point [audit] "
                                    "signing_key_file at it; give auditors the public key.")
-    k.add_argument("--out", required=True, metavar="DIR", help="directory for the two files (never overwritten)")
+    k.add_argument("--out", required=True, metavar="DIR",
+                   help="directory for the two files (never overwritten)")
     k.set_defaults(func=cmd_keygen)
 
 
@@ -91,7 +92,8 @@ def _open_with_settings(args: argparse.Namespace):
     from pipeline.config import load_settings
     from pipeline.storage.clickhouse import open_storage
 
-    overrides = {"clickhouse.dsn": args.clickhouse, "audit.verify_key_file": getattr(args, "public_key", None),
+    overrides = {"clickhouse.dsn": args.clickhouse,
+                 "audit.verify_key_file": getattr(args, "public_key", None),
                  "audit.heads_dir": getattr(args, "heads_dir", None),
                  "audit.max_unsigned_tail": getattr(args, "max_unsigned_tail", None)}
     settings = load_settings(args.config, overrides=overrides)
@@ -136,7 +138,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         client, db, settings = _open_with_settings(args)
         a, dsn = settings.audit, settings.clickhouse.dsn
-        result = verify_clickhouse(client, db, load_verifier(a, dsn), heads_dir_for(a, dsn), a.max_unsigned_tail)
+        result = verify_clickhouse(client, db, load_verifier(a, dsn), heads_dir_for(a, dsn),
+                                   a.max_unsigned_tail)
     for note in result.notes:
         print(f"note: {note}")
     if result.ok:

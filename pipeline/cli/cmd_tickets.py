@@ -162,7 +162,8 @@ def _drain(args: argparse.Namespace, store) -> int:
     from pipeline.tickets import DeliveryWorker
 
     settings = load_settings(args.config, overrides={"clickhouse.dsn": args.clickhouse})
-    audit = AuditAppender(store.client, store.db, signing=signing_for(settings.audit, settings.clickhouse.dsn))
+    signing = signing_for(settings.audit, settings.clickhouse.dsn)
+    audit = AuditAppender(store.client, store.db, signing=signing)  # every delivery is chained
     worker = DeliveryWorker(lambda: store.client, _routing(args), database=store.db, audit=audit.append)
     totals = worker.drain(args.timeout)
     worker.stop()

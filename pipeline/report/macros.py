@@ -159,7 +159,7 @@ FORMATS: dict[str, Callable[[list[str] | str], str]] = {
     else ",".join("'" + x.replace("'", "\\'") + "'" for x in v),
     "doublequote": lambda v: ('"' + v.replace('"', '\\"') + '"') if isinstance(v, str)
     else ",".join('"' + x.replace('"', '\\"') + '"' for x in v),
-    "percentencode": lambda v: _percent_encode(v) if isinstance(v, str) else _percent_encode("{" + ",".join(v) + "}"),
+    "percentencode": lambda v: _percent_encode(v if isinstance(v, str) else "{" + ",".join(v) + "}"),
     "json": lambda v: v if isinstance(v, str) else json.dumps(list(v), separators=(",", ":")),
 }
 

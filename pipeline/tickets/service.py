@@ -22,7 +22,8 @@ def routing_for(path: str | Path, ticket_rule_ids: frozenset[str] = frozenset())
     return load_routing(path).with_ticket_rules(ticket_rule_ids)
 
 
-def start_delivery(dsn: str, routing: Routing, audit: Callable[[list], object] | None = None) -> DeliveryWorker:
+def start_delivery(dsn: str, routing: Routing,
+                   audit: Callable[[list], object] | None = None) -> DeliveryWorker:
     """A started background worker delivering the outbox of ``dsn`` (stop it with ``.stop()``);
     ``audit`` chains each delivery (the run's audit hook ``record``)."""
     from pipeline.storage.clickhouse import open_storage

@@ -309,8 +309,8 @@ class DeliveryWorker:
             if self.audit is not None:
                 from pipeline.audit.facts import ticket_delivered_record
 
-                self._delivered.append(ticket_delivered_record(item.alert_id, item.destination, r.status, attempt,
-                                                               item.address, r.ticket.external_id))
+                self._delivered.append(ticket_delivered_record(
+                    item.alert_id, item.destination, r.status, attempt, item.address, r.ticket.external_id))
             if outcome == "recovered":
                 log.info("ticket %s: found %s created by an earlier attempt", item.item_key, r.ticket.external_id)
         elif outcome == RETRY:

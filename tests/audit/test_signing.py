@@ -39,7 +39,7 @@ COLS = "seq, record_id, kind, subject, address, toUnixTimestamp64Milli(ts), acto
 
 @pytest.fixture
 def keys(tmp_path):
-    private, public, kid = generate_keypair(tmp_path / "keys")
+    private, public, _ = generate_keypair(tmp_path / "keys")
     return AuditSettings(signing_key_file=str(private)), load_public(public), tmp_path / "heads"
 
 

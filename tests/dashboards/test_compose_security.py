@@ -39,7 +39,7 @@ def test_no_password_has_a_default_and_compose_refuses_to_start_without_one():
     assert grafana["GF_SECURITY_ADMIN_PASSWORD"].startswith("${TRONRISK_GRAFANA_ADMIN_PASSWORD:?")
     assert grafana["GF_AUTH_ANONYMOUS_ENABLED"] == "false" and grafana["GF_USERS_ALLOW_SIGN_UP"] == "false"
     example = (DASH / "env.example").read_text()
-    assert all(re.search(rf"^{v}=$", example, re.M) for v in SECRETS)  # names only, no values
+    assert all(re.search(rf"^{v}=$", example, re.MULTILINE) for v in SECRETS)  # names only, no values
 
 
 def test_each_container_gets_only_the_secrets_it_needs():
