@@ -234,7 +234,7 @@ def load_signer(settings: Any, dsn: str, create: bool = True) -> HeadSigner | No
         except FileExistsError:  # another process made it a moment ago
             pass
         else:
-            log.info("audit: generated a signing key at %s (key id %s, public key %s); keep it out of "
+            log.warning("audit: generated a signing key at %s (key id %s, public key %s); keep it out of "
                      "ClickHouse's reach and give auditors the public key", path, kid, public)
     try:
         data = path.read_bytes()
@@ -303,3 +303,15 @@ def read_head_files(heads_dir: Path, database: str) -> Iterator[tuple[SignedHead
                 except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                     head = SignedHead(-1, "", 0, "", "")
                 yield head, f"{path}:{n}"
+
+
+def retire_head_files(heads_dir: Path, database: str) -> Path | None:
+    """Move the head files of ``database`` aside (``<database>.dropped-<UTC time>``) when the database
+    itself is dropped on purpose (the demo starts from an empty one): they belong to a chain that no
+    longer exists, and would otherwise fail the new chain's verification. Kept, not deleted."""
+    folder = heads_dir / database
+    if not folder.is_dir():
+        return None
+    target = folder.with_name(f"{database}.dropped-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}")
+    folder.rename(target)
+    return target

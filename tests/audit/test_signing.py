@@ -103,7 +103,7 @@ def test_the_key_comes_from_the_environment_and_never_shows(tmp_path):
 
 def test_the_demo_key_is_made_on_first_use_in_a_private_file(tmp_path, caplog):
     dsn = f"chdb://{tmp_path / 'chdb'}"
-    caplog.set_level(logging.INFO, logger="pipeline.audit.keys")
+    caplog.set_level(logging.WARNING, logger="pipeline.audit.keys")
     first = load_signer(AuditSettings(), dsn)
     key = data_dir(dsn) / "audit" / "signing.key"
     assert key.is_file() and stat.S_IMODE(key.stat().st_mode) == 0o600
@@ -233,3 +233,12 @@ def test_signing_writers_share_the_chain_with_the_analyst_cli(store, keys):
     writer.add("alerts", [make_alert(i) for i in (1, 2, 3)])
     writer.flush()
     assert _verify(client, db, verifier, heads).ok
+
+
+def test_head_files_of_a_dropped_database_are_moved_aside_not_deleted(signed):
+    from pipeline.audit.keys import retire_head_files
+
+    _client, db, _verifier, heads = signed
+    moved = retire_head_files(heads, db)
+    assert moved is not None and moved.name.startswith(f"{db}.dropped-") and any(moved.iterdir())
+    assert list(read_head_files(heads, db)) == [] and retire_head_files(heads, db) is None
