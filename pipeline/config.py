@@ -97,6 +97,22 @@ class NodeSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    # Ed25519 key that signs the audit chain's heads, kept outside ClickHouse so a database writer
+    # cannot rewrite history unnoticed (pipeline/audit/keys.py). TRONRISK_AUDIT_SIGNING_KEY: the
+    # private key itself (PEM or base64 of its 32 bytes); never logged.
+    signing_key: str = field(default="", repr=False)
+    signing_key_file: str = ""  # "" = <data dir>/audit/signing.key, generated on first use (mode 0600)
+    verify_key_file: str = ""  # public key for `audit verify`; "" = the one of the signing key
+    heads_dir: str = ""  # signed head files, outside the database; "" = <data dir>/audit/heads
+    max_unsigned_tail: int = 0  # records after the last signed head that `audit verify` accepts
+
+    def __post_init__(self) -> None:
+        if self.max_unsigned_tail < 0:
+            raise ConfigError(f"audit.max_unsigned_tail: must be >= 0, got {self.max_unsigned_tail}")
+
+
+@dataclass(frozen=True)
 class PriceSettings:
     trx_usd: float = 0.25  # USD value of one TRX, for USD volumes across tokens
 
@@ -109,6 +125,7 @@ class Settings:
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     tickets: TicketSettings = field(default_factory=TicketSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     tokens: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # extra token registry entries
     source: str = "defaults"  # where the settings came from, for messages
 
@@ -187,6 +204,9 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
         if (target is str and key in ("watchlists", "allowlists", "model", "routing", "password_file",
                                       "api_key_file") and changes[key] and origin != "command line"):
+            changes[key] = str(_relative_to(origin, changes[key]))
+        audit_path = section_name == "audit" and key.endswith(("_file", "_dir"))
+        if audit_path and changes[key] and origin != "command line":
             changes[key] = str(_relative_to(origin, changes[key]))
     return dataclasses.replace(current, **changes)
 

@@ -73,7 +73,8 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
 
             audit = audit_hook(settings.clickhouse.dsn, spec.ruleset, spec.scorer,
                                window_ms=settings.analytics.long_window_s * 1000,
-                               watchlists=spec.hot.watchlists if spec.hot is not None else None)
+                               watchlists=spec.hot.watchlists if spec.hot is not None else None,
+                               audit=settings.audit)
             if spec.hot is not None:  # what a reload puts in force is chained like the start's
                 spec.hot.subscribe(audit.reloaded)
                 if spec.hot.allowlists is not None:
@@ -122,7 +123,8 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
     if settings.tickets.enabled and analytics is not None and process_id is None:
         from pipeline.tickets.service import routing_for, start_delivery
 
-        delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings.tickets.routing))
+        delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings.tickets.routing),
+                                  audit=audit.record if audit is not None else None)  # deliveries are chained
     started = time.monotonic()
     try:
         run(build_flow(spec), workers=settings.pipeline.workers,

@@ -4,7 +4,9 @@
   inside the files (each row's hash, links, the seqs the manifest says were exported); with a
   client, also that the manifest's digest was chained as an ``export`` record and that the
   exported head/first/last hashes are the stored chain's.
-* ``verify_clickhouse``: the whole stored chain from seq 1, and every recorded head against it.
+* ``verify_clickhouse``: the whole stored chain from seq 1; every head in ``audit_heads`` and in
+  the head files, signatures checked with the public key (``anchors``); the unsigned tail; and the
+  stored alerts and evidence bundles against their records (``consistency``).
 
 Problems are listed most specific first: the first record that was touched, then file and
 manifest findings (a modified row also changes its file's digest).
@@ -19,10 +21,13 @@ from typing import Any
 
 import orjson
 
+from pipeline.audit.anchors import check_anchors
 from pipeline.audit.chain import FIELDS, ChainRow, Kind
+from pipeline.audit.consistency import check_alerts, check_evidence
 from pipeline.audit.export import MANIFEST, export_query, manifest_digest
 from pipeline.audit.formats import file_sha256, read_rows
-from pipeline.audit.verify import ChainReport, Problem, check_heads, verify_rows
+from pipeline.audit.keys import HeadVerifier
+from pipeline.audit.verify import ChainReport, Problem, verify_rows
 from pipeline.errors import InputError
 
 
@@ -131,28 +136,24 @@ def _against_storage(m: dict[str, Any], client: Any, database: str) -> list[Prob
     return out
 
 
-def verify_clickhouse(client: Any, database: str) -> VerifyResult:
-    heads = [(int(s), h) for s, h in client.query(
-        f"SELECT seq, hash FROM {database}.audit_heads FINAL ORDER BY seq").result_rows]
-    want = {s for s, _ in heads}
-    hash_at: dict[int, str] = {}
+def verify_clickhouse(client: Any, database: str, verifier: HeadVerifier | None = None,
+                      heads_dir: Path | None = None, max_unsigned_tail: int = 0) -> VerifyResult:
+    """The whole stored chain from seq 1; then its heads (signatures with ``verifier``, the head files
+    in ``heads_dir``, the unsigned tail) and the stored alerts and evidence against it."""
     cols = ", ".join("toUnixTimestamp64Milli(ts)" if f == "ts" else f for f in FIELDS)
 
     def rows() -> Iterator[tuple]:
         with client.query_row_block_stream(f"SELECT {cols} FROM {database}.audit_log ORDER BY seq",
                                            settings={"max_threads": 1}) as s:
             for block in s:
-                for r in block:
-                    if r[0] in want:
-                        hash_at[r[0]] = r[9]
-                    yield r
+                yield from block
 
     result = VerifyResult(f"{database}.audit_log", verify_rows(rows()))
     result.problems += result.chain.problems
     if result.chain.ok:
-        result.problems += check_heads(heads, hash_at)
-    anchored = heads[-1][0] if heads else 0
-    if result.chain.last_seq > anchored:
-        result.notes.append(f"{result.chain.last_seq - anchored} record(s) after the last recorded head "
-                            f"(seq {anchored}) are not anchored yet")
+        anchors = check_anchors(client, database, result.chain.last_seq, verifier, heads_dir,
+                                max_unsigned_tail)
+        result.problems += anchors.problems
+        result.notes += anchors.notes
+    result.problems += check_alerts(client, database) + check_evidence(client, database)
     return result

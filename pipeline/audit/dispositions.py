@@ -14,6 +14,7 @@ import orjson
 
 from pipeline.audit.chain import FIELDS
 from pipeline.audit.facts import disposition_record
+from pipeline.audit.keys import Signing
 from pipeline.audit.store import COLUMNS, AuditAppender
 from pipeline.errors import ConfigError, InputError
 from pipeline.records import FEATURE_NAMES, SEVERITIES
@@ -32,8 +33,10 @@ def _select(cols: tuple[str, ...], prefix: str = "") -> str:
 
 
 def record_action(client: Any, database: str, alert_id: str, action: str, analyst: str,
-                  disposition: str = "", note: str = "", at: int | None = None) -> dict[str, Any]:
-    """Chain and store one analyst action; returns it. Unknown alert -> ``InputError``."""
+                  disposition: str = "", note: str = "", at: int | None = None,
+                  signing: Signing | None = None) -> dict[str, Any]:
+    """Chain and store one analyst action (the head signed with ``signing``); returns it.
+    Unknown alert -> ``InputError``."""
     if action not in ACTIONS:
         raise ConfigError(f"action {action!r}: expected one of {', '.join(ACTIONS)}")
     if action == "close" and disposition not in DISPOSITIONS:
@@ -46,7 +49,7 @@ def record_action(client: Any, database: str, alert_id: str, action: str, analys
         raise InputError(f"alert {alert_id}: not found in {database}.alerts")
     at = at if at is not None else time.time_ns() // 1_000_000
     rec = disposition_record(alert_id, found[0][0], action, disposition, analyst, note, at)
-    appender = AuditAppender(client, database)
+    appender = AuditAppender(client, database, signing=signing)
     rows = appender.append([rec])
     appender.close()
     client.insert(f"{database}.dispositions", [(alert_id, at, action, disposition, analyst, note, rec.record_id)],

@@ -13,6 +13,7 @@ Work is per chunk of alerts: one query per hop per chunk, memory bounded by the 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -152,16 +153,29 @@ def _features(client: Any, database: str, addresses: list[str], lo: int, hi: int
     return found
 
 
+EVIDENCE_HASHED = ("triggers", "definition", "features", "neighbourhood")  # in this order, \x1f-separated
+EVIDENCE_DIGEST_SQL = "lower(hex(SHA256(concat(" + ", '\\x1f', ".join(EVIDENCE_HASHED) + "))))"
+
+
+def evidence_sha256(row: Sequence[Any]) -> str:
+    """Digest of an evidence row's content (``store.COLUMNS['evidence']`` order), chained in the
+    alert's ``alert_created`` record. ClickHouse computes the same from the stored row
+    (``EVIDENCE_DIGEST_SQL``), which is how ``audit verify`` sees an edited bundle (``created_at``
+    is wall clock: not hashed)."""
+    return hashlib.sha256("\x1f".join(row[6:10]).encode()).hexdigest()
+
+
 def write_evidence(client: Any, database: str, alerts: Sequence[Alert | tuple],
                    definitions: Mapping[str, Mapping[str, Any]] | None = None,
-                   window_ms: int = 3_600_000, max_rows: int = 200) -> int:
-    """Build and insert the evidence of committed ``alerts``; returns rows written.
+                   window_ms: int = 3_600_000, max_rows: int = 200) -> dict[str, str]:
+    """Build and insert the evidence of committed ``alerts``; returns its digest per alert id.
 
-    Idempotent: ``evidence`` is a ReplacingMergeTree on alert_id.
+    Idempotent: ``evidence`` is a ReplacingMergeTree on alert_id (the hook writes a bundle only for
+    alerts chained for the first time, so the chained digest is the stored bundle's).
     """
     from pipeline.audit.store import COLUMNS
 
     rows = build_evidence(client, database, alerts, definitions, window_ms, max_rows)
     if rows:
         client.insert(f"{database}.evidence", rows, column_names=COLUMNS["evidence"])
-    return len(rows)
+    return {r[0]: evidence_sha256(r) for r in rows}

@@ -25,6 +25,7 @@ import orjson
 from pipeline.audit.chain import FIELDS, canonical_json
 from pipeline.audit.facts import export_record
 from pipeline.audit.formats import FORMATS, RowWriter, file_sha256
+from pipeline.audit.keys import Signing
 from pipeline.audit.store import AuditAppender, chain_head
 from pipeline.errors import ConfigError
 
@@ -61,8 +62,10 @@ def manifest_digest(manifest: dict[str, Any]) -> str:
 def export_audit(client: Any, database: str, out_dir: str | Path, fmt: str, from_ms: int | None = None,
                  to_ms: int | None = None, address: str | None = None, actor: str = "cli",
                  rows_per_file: int = 1_000_000, record: bool = True,
-                 on_rows: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Write the export; return its manifest. ``record`` chains an ``export`` audit record.
+                 on_rows: Callable[[int], None] | None = None,
+                 signing: Signing | None = None) -> dict[str, Any]:
+    """Write the export; return its manifest. ``record`` chains an ``export`` audit record (its
+    head signed with ``signing``).
 
     ``on_rows`` sees the running row count after each block (progress, memory sampling).
     """
@@ -136,7 +139,7 @@ def export_audit(client: Any, database: str, out_dir: str | Path, fmt: str, from
     seconds = time.monotonic() - started
     log.info("exported %d audit records to %s in %.1f s", total, out, seconds)
     if record:
-        appender = AuditAppender(client, database)
+        appender = AuditAppender(client, database, signing=signing)
         appender.append([export_record(manifest["manifest_sha256"], {
             "records": total, "format": fmt, "filters": manifest["filters"], "head": manifest["head"],
             "files": [{"name": f["name"], "sha256": f["sha256"], "rows": f["rows"]} for f in files],

@@ -14,20 +14,51 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pipeline.audit.chain import AuditRecord, Kind, make_record
+import orjson
+
+from pipeline.audit.chain import AuditRecord, Kind, canonical_json, make_record
 from pipeline.records import Alert
 
 ALERT_FACT = "alert_status"  # the id namespace shared by alert_created and alert_status_changed
 
 
-def alert_record(alert: Alert | tuple) -> AuditRecord:
-    """``alert_created`` for now; :class:`AuditAppender` relabels a later status as a change."""
+def details_sha256(details: str) -> str:
+    """SHA-256 of an alert's ``details`` JSON as stored (ClickHouse: ``lower(hex(SHA256(details)))``)."""
+    return hashlib.sha256(details.encode()).hexdigest()
+
+
+def alert_record(alert: Alert | tuple, evidence_sha256: str = "", reconciled: bool = False) -> AuditRecord:
+    """``alert_created`` for now; :class:`AuditAppender` relabels a later status as a change.
+
+    The payload carries what the alert decided (severity, score, rule version) and a digest of its
+    ``details`` — and, once the evidence bundle is written, of the bundle — so neither can be edited
+    in ClickHouse without ``audit verify`` seeing it. The id includes a digest of the decision: a
+    replay that decides the same thing is the same fact; one that decides differently (an edited
+    rule) is chained as a change instead of being silently absorbed. ``reconciled``: chained at a
+    later start because the alert was stored but its record was lost (see ``reconcile``).
+    """
     a = Alert(*alert) if not isinstance(alert, Alert) else alert
+    risk = round(float(a.risk_score), 4)
+    digest = details_sha256(a.details)
     payload = {"status": a.status, "ts": a.ts, "detected_at": a.detected_at,
                "block_number": a.block_number, "tx_id": a.tx_id, "rule_id": a.rule_id,
                "rule_version": a.rule_version, "severity": a.severity,
-               "risk_score": round(float(a.risk_score), 4), "source": a.source}
-    return make_record(Kind.ALERT_CREATED, a.alert_id, payload, ALERT_FACT, a.status, address=a.address)
+               "risk_score": risk, "source": a.source, "details_sha256": digest}
+    if evidence_sha256:
+        payload["evidence_sha256"] = evidence_sha256
+    if reconciled:
+        payload["reconciled"] = True
+    decision = f"{a.rule_version}\x1f{a.severity}\x1f{risk:.2f}\x1f{digest}"
+    return make_record(Kind.ALERT_CREATED, a.alert_id, payload, ALERT_FACT, a.status,
+                       hashlib.sha256(decision.encode()).hexdigest()[:16], address=a.address,
+                       actor="reconcile" if reconciled else "pipeline")
+
+
+def with_evidence(record: AuditRecord, evidence_sha256: str) -> AuditRecord:
+    """The same fact with the digest of the evidence bundle written for it (same record id)."""
+    payload = orjson.loads(record.payload)
+    payload["evidence_sha256"] = evidence_sha256
+    return record._replace(payload=canonical_json(payload))
 
 
 def alert_records(alerts: Iterable[Alert | tuple]) -> list[AuditRecord]:
@@ -79,8 +110,12 @@ def model_loaded_record(name: str, version: str, card: Mapping[str, Any] | None 
 
 
 def ticket_delivered_record(alert_id: str, endpoint: str, status: int | str, attempts: int,
-                            address: str = "") -> AuditRecord:
+                            address: str = "", external_id: str = "") -> AuditRecord:
+    """A ticket delivered for an alert: ``endpoint`` is the destination's name (never its URL,
+    which may carry a token), ``external_id`` the tracker's ticket id."""
     payload = {"endpoint": endpoint, "status": status, "attempts": attempts}
+    if external_id:
+        payload["external_id"] = external_id
     return make_record(Kind.TICKET_DELIVERED, alert_id, payload, endpoint, address=address)
 
 

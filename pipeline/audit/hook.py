@@ -13,8 +13,13 @@ Why after the commit, in the sink, rather than as a Bytewax step producing audit
 
 Failure semantics: the hook runs inside ``ClickHouseWriter.flush``, which the sink calls before
 every snapshot; an exception fails the flush, so the epoch is replayed after a restart and the
-hook sees the same alerts again (deduplicated). The cost is one dedup query, one insert and the
-evidence queries per batch that contains alerts; batches without alerts cost nothing.
+hook sees the same alerts again (deduplicated). Committed alerts stay in the pending list until
+their records are written. What no replay brings back — alerts committed just before a crash, or
+before a retry budget ran out in a live run without recovery — is found at the next start:
+``reconcile`` chains every stored alert that has no record for its status (marked ``reconciled``),
+so no committed alert is ever missing from the trail. The cost is one dedup query, one insert, one
+signed head and the evidence queries per batch that contains alerts; batches without alerts cost
+nothing.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipeline.audit.chain import AuditRecord
+from pipeline.audit.chain import AuditRecord, ChainRow, Kind
 from pipeline.audit.evidence import write_evidence
-from pipeline.audit.facts import alert_records
+from pipeline.audit.facts import alert_record, with_evidence
 from pipeline.audit.store import AuditAppender
+from pipeline.errors import PipelineError
+from pipeline.records import Alert
 from pipeline.storage.retry import with_retry
 
 log = logging.getLogger(__name__)
@@ -40,14 +47,16 @@ class AuditHook:
     ``startup`` are facts chained before anything else (rules/model versions loaded): at the
     first committed batch of any table, so a run records what was in force even if it never
     raises an alert;
-    ``definitions`` are rule definitions by id for the evidence (``evidence.rule_definitions``).
+    ``definitions`` are rule definitions by id for the evidence (``evidence.rule_definitions``);
+    ``audit`` the ``[audit]`` settings (the signing key and head files; defaults when None).
     """
 
     def __init__(self, dsn: str, startup: Sequence[AuditRecord] = (),
                  definitions: Mapping[str, Mapping[str, Any]] | None = None,
                  evidence: bool = True, window_ms: int = 3_600_000, head_every: int = 1_000,
-                 batch_alerts: int = 2_000, max_wait_s: float = 5.0) -> None:
+                 batch_alerts: int = 2_000, max_wait_s: float = 5.0, audit: Any = None) -> None:
         self.dsn = dsn
+        self.audit = audit
         self.startup = list(startup)
         self.definitions = dict(definitions or {})
         self.evidence = evidence
@@ -62,6 +71,7 @@ class AuditHook:
         self._pending: list[tuple] = []  # committed alerts not chained yet (bounded: see __call__)
         self._facts: list[AuditRecord] = []  # what hot reloads put in force, not chained yet
         self._last = time.monotonic()
+        self.reconciled = 0  # lost alerts chained when this hook opened the log
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -74,16 +84,62 @@ class AuditHook:
 
     def _open(self) -> AuditAppender:
         if self._appender is None:
+            from pipeline.audit.keys import signing_for
+            from pipeline.config import AuditSettings
             from pipeline.storage.clickhouse import open_storage
 
             if self._client is None:
                 self._client, d = open_storage(self.dsn)
                 self._database = d.database
-            appender = AuditAppender(self._client, self._database, self.head_every)
+            signing = signing_for(self.audit or AuditSettings(), self.dsn)
+            appender = AuditAppender(self._client, self._database, self.head_every, signing)
             if self.startup:
                 appender.append(self.startup)  # may fail and be retried: keep nothing until it is in
+            self._reconcile(appender)
             self._appender = appender
         return self._appender
+
+    def reconcile(self) -> int:
+        """Open the audit log now (start-up facts, then :meth:`_reconcile`); returns how many lost
+        alerts were chained. The pipeline does this at its first committed batch."""
+        with self._lock:
+            if self._appender is not None:
+                return 0
+            with_retry(self._open, "opening the audit log")
+            return self.reconciled
+
+    def _reconcile(self, appender: AuditAppender) -> int:
+        """Chain the stored alerts that have no record for their status: committed by an earlier
+        run that stopped (crash, exhausted retry) before chaining them. This run's own committed
+        alerts are pending here and chained next, normally."""
+        mine = {(a[0], a[10]) for a in self._pending}
+        total = 0
+        for chunk in unchained_alerts(self._client, self._database):
+            lost = [a for a in chunk if (a.alert_id, a.status) not in mine]
+            total += len(self._chain(appender, lost, reconciled=True))
+        self.reconciled = total
+        if total:
+            log.warning("audit: %d stored alert(s) had no audit record (a run stopped before chaining them); "
+                        "chained now, marked reconciled", total)
+        return total
+
+    def _chain(self, appender: AuditAppender, alerts: Sequence[Alert | tuple],
+               reconciled: bool = False) -> list[ChainRow]:
+        """Records for ``alerts``; the evidence bundle written (and its digest chained) for each
+        alert chained for the first time, so the chained digest is the stored bundle's."""
+        items = [a if isinstance(a, Alert) else Alert(*a) for a in alerts]
+        todo = appender.pending([alert_record(a, reconciled=reconciled) for a in items])
+        created = {r.subject for r in todo if r.kind == Kind.ALERT_CREATED}
+        if self.evidence and created:
+            first: dict[str, Alert] = {}
+            for a in items:
+                if a.alert_id in created:
+                    first.setdefault(a.alert_id, a)
+            digests = write_evidence(self._client, self._database, list(first.values()), self.definitions,
+                                     self.window_ms)
+            todo = [with_evidence(r, digests[r.subject])
+                    if r.kind == Kind.ALERT_CREATED and r.subject in digests else r for r in todo]
+        return appender.append(todo, resolved=True)
 
     def __call__(self, committed: Mapping[str, list[tuple]]) -> None:
         """Take committed alerts; chain them in batches (every query costs a round trip)."""
@@ -110,16 +166,13 @@ class AuditHook:
             facts = self._facts
             with_retry(lambda: appender.append(facts), f"{len(facts)} audit records of a reload")
             self._facts = []
-        alerts, self._pending = self._pending, []
+        alerts = list(self._pending)
         if not alerts:
             return
-        # Both writes are idempotent (evidence keyed by alert id, records deduplicated by id),
-        # so a storage outage is waited out like any other write.
-        if self.evidence:
-            with_retry(lambda: write_evidence(self._client, self._database, alerts, self.definitions,
-                                              self.window_ms), f"evidence of {len(alerts)} alerts")
-        rows = with_retry(lambda: appender.append(alert_records(alerts)),
-                          f"audit records of {len(alerts)} alerts")
+        # Both writes are idempotent (evidence keyed by alert id, records deduplicated by id), so a
+        # storage outage is waited out like any other write; the alerts stay pending until written.
+        rows = with_retry(lambda: self._chain(appender, alerts), f"audit records of {len(alerts)} alerts")
+        del self._pending[:len(alerts)]
         log.debug("audit: %d alerts committed, %d new audit records", len(alerts), len(rows))
 
     def record(self, records: Sequence[AuditRecord]) -> int:
@@ -158,18 +211,27 @@ class AuditHook:
             self._facts.extend(records)
 
     def close(self) -> None:
-        """Chain what is left and record the final head (call at the end of a run)."""
+        """Chain what is left and record the final head (call at the end of a run).
+
+        A failure here is logged, not raised: the run's data is committed, and the next start
+        reconciles the alerts left unchained (``audit verify`` names them meanwhile)."""
         with self._lock:
-            if self._pending or (self._facts and self._appender is not None):
-                self._process()
-            if self._appender is not None:
-                self._appender.close()
-                self._client.close()
+            try:
+                if self._pending or (self._facts and self._appender is not None):
+                    self._process()
+                if self._appender is not None:
+                    self._appender.close()
+            except PipelineError as err:
+                log.error("audit: %d committed alert(s) not chained at the end of the run (%s); the next "
+                          "start chains them as reconciled", len(self._pending), err)
+            finally:
+                if self._client is not None:
+                    self._client.close()
                 self._appender = self._client = None
 
 
 def audit_hook(dsn: str, ruleset: Any = None, scorer: Any = None, window_ms: int = 3_600_000,
-               watchlists: Any = None) -> AuditHook:
+               watchlists: Any = None, audit: Any = None) -> AuditHook:
     """The hook for a run: chains the rule, model and watchlist versions in service, then every alert.
 
     ``ruleset`` is a ``pipeline.rules.engine.RuleSet`` (rules carry content-derived ``.version``),
@@ -185,4 +247,30 @@ def audit_hook(dsn: str, ruleset: Any = None, scorer: Any = None, window_ms: int
         card = {"detector": getattr(model, "detector", model.name),
                 "features": list(getattr(model, "feature_names", ()))}
         startup.append(model_loaded_record(f"anomaly.{model.name}", model.version, card))
-    return AuditHook(dsn, startup, rule_definitions(ruleset), window_ms=window_ms)
+    return AuditHook(dsn, startup, rule_definitions(ruleset), window_ms=window_ms, audit=audit)
+
+
+_ALERT_SELECT = ("alert_id, toUnixTimestamp64Milli(ts), toUnixTimestamp64Milli(detected_at), block_number, "
+                 "tx_id, address, rule_id, rule_version, severity, risk_score, status, source, title, tags, "
+                 "details")
+_CHAINED = ("SELECT subject, JSONExtractString(payload, 'status') FROM {db}.audit_log "
+            f"WHERE kind IN ('{Kind.ALERT_CREATED}', '{Kind.ALERT_STATUS_CHANGED}')")
+
+
+def unchained_alerts(client: Any, database: str, chunk: int = 2_000):
+    """Stored alerts (``FINAL``: their current status) with no audit record for that status, oldest
+    first, in chunks (keyset pagination on (ts, alert_id): memory bounded by the chunk)."""
+    after_ts, after_id = -1, ""
+    while True:
+        rows = client.query(
+            f"SELECT {_ALERT_SELECT} FROM {database}.alerts FINAL "
+            "WHERE (toUnixTimestamp64Milli(ts), alert_id) > (%(ts)s, %(id)s) "
+            f"AND (alert_id, status) NOT IN ({_CHAINED.format(db=database)}) "
+            "ORDER BY ts, alert_id LIMIT %(n)s",
+            parameters={"ts": after_ts, "id": after_id, "n": chunk}).result_rows
+        if not rows:
+            return
+        yield [Alert(*r[:13], tuple(r[13]), r[14]) for r in rows]
+        after_ts, after_id = rows[-1][1], rows[-1][0]
+        if len(rows) < chunk:
+            return

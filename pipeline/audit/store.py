@@ -7,8 +7,11 @@ already chained (in chunks, so memory is bounded by the batch), so a replay or a
 never forks or duplicates the chain. After each insert it checks that nobody appended in the
 same instant (a true race of two writers) and stops with an error naming it if so.
 
-Heads are recorded in ``audit_heads`` every ``head_every`` records and on ``close``: anchors that
-``audit verify`` compares with the chain, so a rewritten tail (hashes recomputed) is still caught.
+Heads are recorded in ``audit_heads``: anchors that ``audit verify`` compares with the chain. With
+a :class:`~pipeline.audit.keys.Signing` (every writer the commands and the pipeline build), the head
+after each appended batch is signed with the Ed25519 key kept outside ClickHouse and also written
+to a head file outside the database: one signature per batch, never per record. Without one
+(library use, old chains) heads are unsigned, every ``head_every`` records and on ``close``.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pipeline.audit.chain import FIELDS, GENESIS, AuditChain, AuditRecord, ChainRow, Kind
+from pipeline.audit.keys import Signing, write_head_file
 from pipeline.errors import StorageError
 
 log = logging.getLogger(__name__)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "audit_log": FIELDS,
-    "audit_heads": ("seq", "hash", "recorded_at"),
+    "audit_heads": ("seq", "hash", "recorded_at", "key_id", "signature"),
     "dispositions": ("alert_id", "at", "action", "disposition", "analyst", "note", "record_id"),
     "evidence": ("alert_id", "ts", "address", "rule_id", "rule_version", "created_at", "triggers",
                  "definition", "features", "neighbourhood", "neighbourhood_rows"),
@@ -41,12 +45,14 @@ def _now_ms() -> int:
 class AuditAppender:
     """Append audit records to ``{database}.audit_log`` idempotently; see the module docstring."""
 
-    def __init__(self, client: Any, database: str, head_every: int = 1_000) -> None:
+    def __init__(self, client: Any, database: str, head_every: int = 1_000,
+                 signing: Signing | None = None) -> None:
         self.client = client
         self.database = database
         self.head_every = head_every
+        self.signing = signing
         self.chain = self._load_head()
-        self._last_head_seq = self.chain.seq
+        self._last_head_seq = self.chain.seq if signing is None else -1
 
     def _load_head(self) -> AuditChain:
         rows = self.client.query(
@@ -88,9 +94,13 @@ class AuditAppender:
             out.append(r)
         return out
 
-    def append(self, records: Iterable[AuditRecord]) -> list[ChainRow]:
-        """Chain and write the new records; returns the rows written (empty if all were known)."""
-        todo = self.pending(records)
+    def append(self, records: Iterable[AuditRecord], resolved: bool = False) -> list[ChainRow]:
+        """Chain and write the new records; returns the rows written (empty if all were known).
+
+        ``resolved``: ``records`` come from :meth:`pending` already (the hook adds evidence digests
+        to the new ones in between), so the dedup queries are not repeated.
+        """
+        todo = list(records) if resolved else self.pending(records)
         if not todo:
             return []
         # Re-read the head: cheap (last row of a table sorted by seq), and it lets writers take
@@ -116,23 +126,34 @@ class AuditAppender:
             raise StorageError(f"{self.database}.audit_log: another writer appended after seq "
                                f"{before[0][0]} (found {after[0]} rows, wrote {len(rows)}); the audit "
                                "chain needs a single writer — run `audit verify` to see the fork")
-        if self.chain.seq // self.head_every > self._last_head_seq // self.head_every:
+        crossed = self.chain.seq // self.head_every > self._last_head_seq // self.head_every
+        if self.signing is not None or crossed:  # signing: one signed head per batch
             self.record_head()
         log.debug("audit: chained %d records, head seq %d", len(rows), self.chain.seq)
         return rows
 
     def record_head(self) -> tuple[int, str] | None:
-        """Write the current head to ``audit_heads`` (idempotent: keyed by seq)."""
-        if self.chain.seq == 0 or self.chain.seq == self._last_head_seq and self._has_head():
+        """Write the stored chain's head to ``audit_heads`` (idempotent: keyed by seq), signed and
+        also written to a head file when signing. The head is re-read first, so it also covers
+        what other writers appended since this appender's last batch."""
+        seq, h = chain_head(self.client, self.database)
+        if seq == 0 or seq == self._last_head_seq or (self.signing is None and self._has_head(seq)):
             return None
-        self.client.insert(f"{self.database}.audit_heads", [(self.chain.seq, self.chain.last_hash, _now_ms())],
-                           column_names=COLUMNS["audit_heads"])
-        self._last_head_seq = self.chain.seq
-        return self.chain.head
+        now = _now_ms()
+        if self.signing is not None:
+            head = self.signing.signer.sign(self.database, seq, h, now)
+            row = (seq, h, now, head.key_id, head.signature)
+        else:
+            row = (seq, h, now, "", "")
+        self.client.insert(f"{self.database}.audit_heads", [row], column_names=COLUMNS["audit_heads"])
+        if self.signing is not None and self.signing.heads_dir is not None:
+            write_head_file(self.signing.heads_dir, self.database, head)
+        self._last_head_seq = seq
+        return seq, h
 
-    def _has_head(self) -> bool:
+    def _has_head(self, seq: int) -> bool:
         return bool(self.client.query(f"SELECT 1 FROM {self.database}.audit_heads WHERE seq = %(s)s",
-                                      parameters={"s": self.chain.seq}).result_rows)
+                                      parameters={"s": seq}).result_rows)
 
     def close(self) -> None:
         self.record_head()

@@ -27,7 +27,8 @@ _MOVED_SEARCH = 16  # how far a moved row's original seq is searched for
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # modified | removed | inserted | reordered | head | manifest | file
+    # modified | removed | inserted | reordered | head | signature | unsigned | unchained | manifest | file
+    kind: str
     seq: int
     record_id: str
     message: str
@@ -159,17 +160,3 @@ def _check(r: ChainRow, p: ChainRow | None, pp: ChainRow | None, n: ChainRow | N
                                                        f"(the next record links to seq {p.seq})")
     return Problem("inserted", r.seq, r.record_id,
                    f"inserted or replaced: {_name(r)} does not link to {_name(p)} (prev_hash differs)")
-
-
-def check_heads(heads: Iterable[tuple[int, str]], hash_at: dict[int, str]) -> list[Problem]:
-    """Recorded heads must equal the chain's hash at their seq: a rewritten tail cannot match."""
-    out = []
-    for seq, h in heads:
-        got = hash_at.get(int(seq))
-        if got is None:
-            out.append(Problem("head", int(seq), "", f"removed: chain head recorded at seq {seq} has no "
-                                                     "record in the chain"))
-        elif got != h:
-            out.append(Problem("head", int(seq), "", f"modified: records up to seq {seq} were rewritten "
-                                                     f"(recorded head {h[:16]}…, chain has {got[:16]}…)"))
-    return out

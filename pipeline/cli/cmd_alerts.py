@@ -32,6 +32,15 @@ def _storage(args: argparse.Namespace) -> tuple[Any, str]:
     return client, dsn.database
 
 
+def _signing(args: argparse.Namespace):
+    """The audit key that signs the chain's head after an analyst action ([audit] settings)."""
+    from pipeline.audit.keys import signing_for
+    from pipeline.config import load_settings
+
+    settings = load_settings(args.config, overrides={"clickhouse.dsn": args.clickhouse})
+    return signing_for(settings.audit, settings.clickhouse.dsn)
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clickhouse", metavar="DSN",
                    help="chdb://PATH (default from settings, chdb://./data/chdb) or http(s)://user:pw@host:port/db")
@@ -167,7 +176,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     from pipeline.audit.dispositions import record_action
 
     client, db = _storage(args)
-    r = record_action(client, db, args.alert_id, "ack", args.by, note=args.note)
+    r = record_action(client, db, args.alert_id, "ack", args.by, note=args.note, signing=_signing(args))
     print(f"acked {r['alert_id']} by {r['analyst']} (audit seq {r['seq']})")
     return 0
 
@@ -176,6 +185,7 @@ def cmd_close(args: argparse.Namespace) -> int:
     from pipeline.audit.dispositions import record_action
 
     client, db = _storage(args)
-    r = record_action(client, db, args.alert_id, "close", args.by, args.disposition, args.note)
+    r = record_action(client, db, args.alert_id, "close", args.by, args.disposition, args.note,
+                      signing=_signing(args))
     print(f"closed {r['alert_id']} as {r['disposition']} by {r['analyst']} (audit seq {r['seq']})")
     return 0

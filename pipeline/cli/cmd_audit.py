@@ -4,8 +4,10 @@
   records recorded in [from, to) to files plus ``manifest.json``, and chains an ``export`` record.
 * ``audit verify DIR [--clickhouse DSN]``: recompute the chain in an export (and, with a DSN,
   check the manifest against the stored chain); ``audit verify --clickhouse DSN``: the whole
-  stored chain. Exit 0 when intact; 1 naming the first record modified, removed, inserted or
-  reordered.
+  stored chain, its signed heads (database and head files) and the stored alerts and evidence
+  against it. Exit 0 when intact; 1 naming the first record modified, removed, inserted or
+  reordered, a bad signature, or an unsigned tail longer than ``audit.max_unsigned_tail``.
+* ``audit keygen --out DIR``: a new Ed25519 key pair for signing the chain's heads.
 """
 
 from __future__ import annotations
@@ -58,8 +60,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    "--clickhouse, the whole stored chain and its recorded heads. Names the "
                                    "first record modified, removed, inserted or reordered.")
     v.add_argument("dir", nargs="?", metavar="DIR", help="an export directory")
+    v.add_argument("--public-key", metavar="FILE",
+                   help="the audit public key (default: [audit] verify_key_file, else the signing key's)")
+    v.add_argument("--heads-dir", metavar="DIR", help="signed head files (default: [audit] heads_dir)")
+    v.add_argument("--max-unsigned-tail", type=int, metavar="N",
+                   help="records after the last signed head to accept ([audit] max_unsigned_tail, 0)")
     _storage_flags(v)
     v.set_defaults(func=cmd_verify)
+
+    k = sub.add_parser("keygen", help="make an Ed25519 key pair that signs the audit chain's heads",
+                       description="Write DIR/signing.key (private, mode 0600) and DIR/signing.pub. Keep the "
+                                   "private key where ClickHouse's writers cannot reach it and point [audit] "
+                                   "signing_key_file at it; give auditors the public key.")
+    k.add_argument("--out", required=True, metavar="DIR",
+                   help="directory for the two files (never overwritten)")
+    k.set_defaults(func=cmd_keygen)
 
 
 def _storage_flags(p: argparse.ArgumentParser) -> None:
@@ -69,12 +84,21 @@ def _storage_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace):
+    client, db, _ = _open_with_settings(args)
+    return client, db
+
+
+def _open_with_settings(args: argparse.Namespace):
     from pipeline.config import load_settings
     from pipeline.storage.clickhouse import open_storage
 
-    settings = load_settings(args.config, overrides={"clickhouse.dsn": args.clickhouse})
+    overrides = {"clickhouse.dsn": args.clickhouse,
+                 "audit.verify_key_file": getattr(args, "public_key", None),
+                 "audit.heads_dir": getattr(args, "heads_dir", None),
+                 "audit.max_unsigned_tail": getattr(args, "max_unsigned_tail", None)}
+    settings = load_settings(args.config, overrides=overrides)
     client, dsn = open_storage(settings.clickhouse.dsn)
-    return client, dsn.database
+    return client, dsn.database, settings
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -87,10 +111,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError("--from must be before --to")
     if args.rows_per_file < 1:
         raise ConfigError("--rows-per-file must be >= 1")
-    client, db = _open(args)
+    from pipeline.audit.keys import signing_for
+
+    client, db, settings = _open_with_settings(args)
     started = time.monotonic()
     m = export_audit(client, db, args.out, args.format, from_ms, to_ms, args.address,
-                     actor=args.by or getpass.getuser(), rows_per_file=args.rows_per_file)
+                     actor=args.by or getpass.getuser(), rows_per_file=args.rows_per_file,
+                     signing=signing_for(settings.audit, settings.clickhouse.dsn))
     seconds = time.monotonic() - started
     print(f"exported {m['records']:,} audit records to {args.out} in {len(m['files'])} file(s) "
           f"({seconds:.1f} s); chain head seq {m['head']['seq']} {m['head']['hash'][:16]}…; "
@@ -107,8 +134,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         client, db = _open(args) if args.clickhouse else (None, "")
         result = verify_dir(args.dir, client, db)
     else:
-        client, db = _open(args)
-        result = verify_clickhouse(client, db)
+        from pipeline.audit.keys import heads_dir_for, load_verifier
+
+        client, db, settings = _open_with_settings(args)
+        a, dsn = settings.audit, settings.clickhouse.dsn
+        result = verify_clickhouse(client, db, load_verifier(a, dsn), heads_dir_for(a, dsn),
+                                   a.max_unsigned_tail)
     for note in result.notes:
         print(f"note: {note}")
     if result.ok:
@@ -120,3 +151,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for extra in result.problems[1:]:
         print(f"  also: {extra}", file=sys.stderr)
     return 1
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pipeline.audit.keys import generate_keypair
+
+    private, public, kid = generate_keypair(Path(args.out))
+    print(f"audit signing key {private} (mode 0600) and public key {public}, key id {kid}")
+    print(f"set [audit] signing_key_file = \"{private}\" where the pipeline runs, and give auditors {public}")
+    return 0

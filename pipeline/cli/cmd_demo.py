@@ -77,6 +77,9 @@ def main(args: argparse.Namespace) -> int:
         client = connect(dsn)
         client.command(f"DROP DATABASE IF EXISTS {dsn.database}")
         client.close()
+        from pipeline.audit.keys import heads_dir_for, retire_head_files
+
+        retire_head_files(heads_dir_for(settings.audit, settings.clickhouse.dsn), dsn.database)  # a new chain
         print(f"Starting from an empty database {dsn.database} in {dsn.path} (--keep to keep it).")
     result = replay([str(sim_dir / "blocks.jsonl.gz")], settings, progress=progress, source_name="simulator")
     client = connect(dsn)

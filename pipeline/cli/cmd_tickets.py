@@ -156,9 +156,15 @@ def run_deliver(args: argparse.Namespace) -> int:
 
 
 def _drain(args: argparse.Namespace, store) -> int:
+    from pipeline.audit.keys import signing_for
+    from pipeline.audit.store import AuditAppender
+    from pipeline.config import load_settings
     from pipeline.tickets import DeliveryWorker
 
-    worker = DeliveryWorker(lambda: store.client, _routing(args), database=store.db)
+    settings = load_settings(args.config, overrides={"clickhouse.dsn": args.clickhouse})
+    signing = signing_for(settings.audit, settings.clickhouse.dsn)
+    audit = AuditAppender(store.client, store.db, signing=signing)  # every delivery is chained
+    worker = DeliveryWorker(lambda: store.client, _routing(args), database=store.db, audit=audit.append)
     totals = worker.drain(args.timeout)
     worker.stop()
     left = len([i for i in store.open_items(100_000) if i.destination in worker.routing.destinations

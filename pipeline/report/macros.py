@@ -5,7 +5,9 @@ substitution must match what ``grafana-clickhouse-datasource`` (v4) does at quer
 
 1. the frontend resolves ``$__conditionalAll(condition, $var)`` (``1=1`` when ``var`` selects
    All or nothing) and then template variables, formatting a multi-value selection as
-   ``'a','b'`` and a single value as the bare text (``CHDatasource.applyTemplateVariables``);
+   ``'a','b'`` and a single value as the bare text (``CHDatasource.applyTemplateVariables``) —
+   unescaped — unless the reference names a Grafana format, ``${var:format}``, applied as
+   Grafana's format registry does (see :func:`format_value`);
 2. the backend expands the time macros (``pkg/macros/macros.go``): ``$__timeFilter(col)`` ->
    ``col >= toDateTime(FROM) AND col <= toDateTime(TO)`` in epoch seconds, the ``_ms`` forms with
    ``fromUnixTimestamp64Milli``, ``$__timeInterval(col)`` ->
@@ -17,10 +19,12 @@ in a dashboard fails a test instead of failing on a wall display.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from pipeline.errors import PipelineError
 
@@ -125,6 +129,7 @@ _VAR = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(?!__)(\w+)")
 
 
 def _format(value: VarValue) -> str:
+    """The plugin's own format (no ``:format`` given): multi-values quoted, nothing escaped."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -132,12 +137,55 @@ def _format(value: VarValue) -> str:
     return "'" + "','".join(value) + "'"
 
 
+def _percent_encode(text: str) -> str:
+    """Grafana's ``encodeURIComponentStrict``: UTF-8, every byte but RFC 3986 unreserved
+    (``A-Z a-z 0-9 - _ . ~``) as ``%XX``. No quote or backslash can survive it."""
+    return quote(text, safe="")
+
+
+def _sqlstring(text: str) -> str:
+    """Grafana's ``sqlstring``: ``'`` doubled, ``"`` as ``\\"``, in single quotes. A backslash is left
+    alone, and ClickHouse reads ``\\'`` as an escaped quote: with ClickHouse this format is NOT
+    enough on its own for untrusted text (the dashboards use ``percentencode``)."""
+    return "'" + text.replace("'", "''").replace('"', '\\"') + "'"
+
+
+FORMATS: dict[str, Callable[[list[str] | str], str]] = {
+    "raw": lambda v: v if isinstance(v, str) else ",".join(v),
+    "csv": lambda v: v if isinstance(v, str) else ",".join(v),
+    "pipe": lambda v: v if isinstance(v, str) else "|".join(v),
+    "sqlstring": lambda v: _sqlstring(v) if isinstance(v, str) else ",".join(map(_sqlstring, v)),
+    "singlequote": lambda v: ("'" + v.replace("'", "\\'") + "'") if isinstance(v, str)
+    else ",".join("'" + x.replace("'", "\\'") + "'" for x in v),
+    "doublequote": lambda v: ('"' + v.replace('"', '\\"') + '"') if isinstance(v, str)
+    else ",".join('"' + x.replace('"', '\\"') + '"' for x in v),
+    "percentencode": lambda v: _percent_encode(v if isinstance(v, str) else "{" + ",".join(v) + "}"),
+    "json": lambda v: v if isinstance(v, str) else json.dumps(list(v), separators=(",", ":")),
+}
+
+
+def format_value(value: VarValue, fmt: str | None) -> str:
+    """``value`` as Grafana interpolates ``${var:fmt}`` (``fmt`` None: the plugin's own format).
+
+    All (or nothing) with a format: Grafana would list every option, which a query variable
+    only knows at run time; it is formatted here as an empty selection. The dashboards only use a
+    formatted multi-value under ``$__conditionalAll``, which drops the condition for All anyway.
+    """
+    if fmt is None:
+        return _format(value)
+    if fmt not in FORMATS:
+        raise MacroError(f"unknown variable format :{fmt} (known: {', '.join(sorted(FORMATS))})")
+    if _is_all(value) and value not in ("",):
+        value = []
+    return FORMATS[fmt](value if isinstance(value, str) else list(value or []))
+
+
 def _variables(sql: str, variables: Mapping[str, VarValue]) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(3)
         if name not in variables:
             raise MacroError(f"unknown template variable ${name} in: {sql.strip()[:80]!r}")
-        return _format(variables[name])
+        return format_value(variables[name], m.group(2))
 
     return _VAR.sub(sub, sql)
 

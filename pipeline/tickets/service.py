@@ -8,6 +8,7 @@ process, so the sink's inserts and the worker's polls do not share a connection 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.tickets.routing import Routing, load_routing
@@ -21,8 +22,10 @@ def routing_for(path: str | Path, ticket_rule_ids: frozenset[str] = frozenset())
     return load_routing(path).with_ticket_rules(ticket_rule_ids)
 
 
-def start_delivery(dsn: str, routing: Routing) -> DeliveryWorker:
-    """A started background worker delivering the outbox of ``dsn`` (stop it with ``.stop()``)."""
+def start_delivery(dsn: str, routing: Routing,
+                   audit: Callable[[list], object] | None = None) -> DeliveryWorker:
+    """A started background worker delivering the outbox of ``dsn`` (stop it with ``.stop()``);
+    ``audit`` chains each delivery (the run's audit hook ``record``)."""
     from pipeline.storage.clickhouse import open_storage
 
     def client() -> object:
@@ -30,4 +33,4 @@ def start_delivery(dsn: str, routing: Routing) -> DeliveryWorker:
 
     enabled = [d.name for d in routing.destinations.values() if d.enabled]
     log.info("ticket delivery started for %s", ", ".join(enabled) or "no enabled destination")
-    return DeliveryWorker(client, routing).start()
+    return DeliveryWorker(client, routing, audit=audit).start()

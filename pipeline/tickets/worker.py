@@ -22,7 +22,9 @@ them, so the dataflow never waits for a tracker. Per item:
    past ``max_attempts`` or ``max_age`` -> ``dead`` with the last error.
 
 A group's alerts are delivered in event-time order, and a later alert waits while the first one
-has not created the ticket, so a group never opens two tickets. Every attempt lands in ``tickets``.
+has not created the ticket, so a group never opens two tickets. Every attempt lands in ``tickets``,
+and every delivery is chained in the audit trail (``audit``: ``ticket_delivered`` records, after the
+outcomes are written).
 """
 
 from __future__ import annotations
@@ -83,12 +85,14 @@ class DeliveryWorker:
 
     ``client_factory()`` returns a clickhouse-connect client on the pipeline's database (its
     ``database`` attribute names it), created in the worker's own thread. ``after_send`` is a
-    fault-injection hook called after a tracker answered and before the outcome is recorded.
+    fault-injection hook called after a tracker answered and before the outcome is recorded;
+    ``audit`` chains the ``ticket_delivered`` records (the pipeline's audit hook ``record``, or an
+    ``AuditAppender.append`` in ``tickets deliver``).
     """
 
     def __init__(self, client_factory: Callable[[], Any], routing: Routing, *, database: str | None = None,
-                 rng: random.Random | None = None, after_send: Callable[[OutboxItem, Response | None], None] | None = None
-                 ) -> None:
+                 rng: random.Random | None = None, after_send: Callable[[OutboxItem, Response | None], None] | None = None,
+                 audit: Callable[[list], object] | None = None) -> None:
         self.client_factory = client_factory
         self.routing = routing
         self.policy = routing.delivery
@@ -102,6 +106,8 @@ class DeliveryWorker:
         self._tickets: dict[tuple[str, str], Ticket] = {}
         self._puts: list[OutboxItem] = []  # outcomes not yet written (see _flush)
         self._logs: list[tuple] = []
+        self.audit = audit
+        self._delivered: list = []  # ticket_delivered audit records not chained yet
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -169,6 +175,9 @@ class DeliveryWorker:
         self._puts, self._logs = [], []
         self.store.put(puts)
         self.store.log(logs)
+        if self._delivered and self.audit is not None:
+            self.audit(self._delivered)  # deterministic ids: a retried chaining is deduplicated
+        self._delivered = []
 
     def _pass(self, now: float | None) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -297,6 +306,11 @@ class DeliveryWorker:
             state = DELIVERED
             assert r.ticket is not None
             self._tickets[(item.destination, item.group_id)] = r.ticket
+            if self.audit is not None:
+                from pipeline.audit.facts import ticket_delivered_record
+
+                self._delivered.append(ticket_delivered_record(
+                    item.alert_id, item.destination, r.status, attempt, item.address, r.ticket.external_id))
             if outcome == "recovered":
                 log.info("ticket %s: found %s created by an earlier attempt", item.item_key, r.ticket.external_id)
         elif outcome == RETRY:

@@ -8,7 +8,7 @@ import pytest
 from pipeline.audit.chain import Kind
 from pipeline.audit.check import verify_clickhouse, verify_dir
 from pipeline.audit.dispositions import list_alerts, record_action, show_alert
-from pipeline.audit.evidence import write_evidence
+from pipeline.audit.evidence import EVIDENCE_DIGEST_SQL, write_evidence
 from pipeline.audit.export import export_audit
 from pipeline.audit.formats import read_rows
 from pipeline.audit.hook import AuditHook
@@ -51,7 +51,11 @@ def world(store):
 def test_evidence_bundle_holds_trigger_definition_features_and_neighbourhood(world):
     client, db, alert = world
     defs = {"r.fan_in": {"type": "rule", "id": "r.fan_in", "version": "v1", "condition": "fan_in_10m >= 5"}}
-    assert write_evidence(client, db, [alert], defs) == 1
+    digests = write_evidence(client, db, [alert], defs)
+    assert list(digests) == [alert.alert_id]
+    # the digest the alert's audit record carries is the one ClickHouse computes from the stored row
+    stored = client.query(f"SELECT {EVIDENCE_DIGEST_SQL} FROM {db}.evidence FINAL").result_rows
+    assert stored == [(digests[alert.alert_id],)]
     # the window moves on: live tables lose the data, the bundle keeps it
     client.command(f"TRUNCATE TABLE {db}.transfers")
     client.command(f"TRUNCATE TABLE {db}.address_features")
@@ -82,8 +86,9 @@ def test_hook_writes_evidence_for_committed_alerts(world, chdb_dsn):
     assert show_alert(client, db, alert.alert_id)["evidence"]["triggers"][0]["tx_id"] == "tx0001"
 
 
-def test_dispositions_latest_wins_history_kept_and_chained(world, tmp_path):
+def test_dispositions_latest_wins_history_kept_and_chained(world, tmp_path, chdb_dsn):
     client, db, alert = world
+    assert AuditHook(chdb_dsn, evidence=False).reconcile() == 2  # the fixture stored them without a hook
     record_action(client, db, alert.alert_id, "ack", "alice", note="looking", at=T0 + 10)
     record_action(client, db, alert.alert_id, "close", "bob", "false_positive", "exchange wallet", at=T0 + 20)
     rows = {r["alert_id"]: r for r in list_alerts(client, db)}
@@ -96,7 +101,8 @@ def test_dispositions_latest_wins_history_kept_and_chained(world, tmp_path):
     info = show_alert(client, db, alert.alert_id)
     assert [h["action"] for h in info["history"]] == ["ack", "close"]
     assert info["review"]["note"] == "exchange wallet"
-    assert [(a["kind"], a["actor"]) for a in info["audit"]] == [(Kind.DISPOSITION, "alice"), (Kind.DISPOSITION, "bob")]
+    assert [(a["kind"], a["actor"]) for a in info["audit"]] == [
+        (Kind.ALERT_CREATED, "reconcile"), (Kind.DISPOSITION, "alice"), (Kind.DISPOSITION, "bob")]
     assert info["transfers"][0]["id"] == "tx0001:0" and info["features"]["ts"] == T0 - 5
     # in the exports
     m = export_audit(client, db, tmp_path / "x", "jsonl", address=ADDR)
