@@ -80,7 +80,7 @@ def test_arbitrary_json_values_never_raise(payload):
 
 
 def test_deeply_nested_and_huge_values_are_dead_letters_not_crashes():
-    nested = {"blockID": "0" * 64, "block_header": {"raw_data": {"number": 1, "timestamp": 1}},
+    nested = {"blockID": "0" * 64, "block_header": {"raw_data": {"number": 1, "timestamp": 1_700_000_000_000}},
               "transactions": [{"txID": "a" * 64, "raw_data": {"contract": [{"type": "TransferContract",
                                 "parameter": {"value": {"owner_address": [[[[[[]]]]]], "amount": 2**80}}}]}}]}
     out = decode_block(nested, "test", "p", TOKENS)
