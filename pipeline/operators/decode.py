@@ -48,6 +48,7 @@ SEL_TRANSFER_FROM = "23b872dd"
 SEL_APPROVE = "095ea7b3"
 UNLIMITED_APPROVAL = 2**255  # allowances at or above this are "unlimited" (max uint256 in practice)
 _RAW_LIMIT = 65536  # dead letters keep at most this many characters of the raw input
+_REASON_LIMIT = 1000  # and of the reason (every check already quotes values briefly)
 
 Params = dict[str, Any]
 _contract_type = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}").fullmatch  # a name we keep as ``other``
@@ -79,8 +80,8 @@ def _addr(value: Params, key: str, required: bool = True) -> str:
     if type(raw) is str and raw:
         try:
             return to_base58(raw)
-        except DecodeError as err:
-            raise DecodeError(str(err), key) from None
+        except DecodeError as err:  # the codec's message quotes the value: only a short one
+            raise DecodeError(str(err) if len(raw) <= 64 else f"not a TRON address: {show(raw)}", key) from None
     if raw is None or raw == "":
         if required:
             raise DecodeError("missing address", key)
@@ -341,10 +342,8 @@ def decode_block(payload: Any, source: str, position: str, tokens: TokenRegistry
     try:
         number, block_id, parent, ts, witness = parse_block_header(payload)
     except DecodeError as err:
-        return DeadLetter(source, position, str(err), raw_excerpt(payload), _now())
-    txs = payload.get("transactions", [])  # an empty block omits the list
-    if not isinstance(txs, list):
-        return DeadLetter(source, position, "transactions: must be a list", raw_excerpt(payload), _now())
+        return DeadLetter(source, position, str(err)[:_REASON_LIMIT], raw_excerpt(payload), _now())
+    txs = payload.get("transactions", [])  # a list: checked with the header
     records: list[Transfer] = []
     dead: list[DeadLetter] = []
     seen: set[str] = set()  # a txID twice would give two transactions the same record ids
@@ -356,7 +355,7 @@ def decode_block(payload: Any, source: str, position: str, tokens: TokenRegistry
             seen.add(decoded[0].tx_id)
             records.extend(decoded)
         except DecodeError as err:
-            dead.append(DeadLetter(source, f"{position}#tx{j}", f"block {number}: {err}",
+            dead.append(DeadLetter(source, f"{position}#tx{j}", f"block {number}: {err}"[:_REASON_LIMIT],
                                    raw_excerpt(tx), _now()))
     block = Block(number, block_id, parent, ts, witness, len(txs), source)
     return DecodedBlock(block, records, dead)

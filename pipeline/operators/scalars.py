@@ -112,10 +112,12 @@ def short_text(value: Any, field: str, limit: int = 128) -> str:
 
 
 def parse_block_header(payload: Any) -> tuple[int, str, str, int, str]:
-    """``(number, blockID, parentHash, timestamp, witness)`` of a block, each validated.
+    """``(number, blockID, parentHash, timestamp, witness)`` of a block, each validated, after
+    checking that its ``transactions`` (if any) are a list: what makes a block usable at all.
 
     Raises :class:`DecodeError` naming the field (and nothing else, whatever the payload). The
-    replay source calls it too, so a block with an unusable header cannot move the ordering guard.
+    replay source calls it too, so a block that will be a dead letter cannot move the ordering
+    guard (and make the real block at that height a "duplicate").
     """
     try:
         return _block_header(payload)
@@ -146,6 +148,8 @@ def _block_header(payload: Any) -> tuple[int, str, str, int, str]:
             witness = to_base58(witness)
         except DecodeError:
             raise DecodeError(f"invalid address {show(witness, 60)}", "block_header.raw_data.witness_address") from None
+    if not isinstance(payload.get("transactions", []), list):  # an empty block omits the list
+        raise DecodeError(f"must be a list, got {show(payload['transactions'])}", "transactions")
     return number, block_id, parent, ts, witness
 
 

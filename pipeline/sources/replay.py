@@ -107,7 +107,7 @@ class _ReplayPartition(StatefulSourcePartition[RawBlock | DeadLetter, ReplayStat
 
     def _accept(self, item: ReplayItem) -> RawBlock | DeadLetter:
         s = self._state
-        if item.payload is None:
+        if item.error:  # a line or file that could not be read (a JSON `null` is a payload: decode rejects it)
             self._state = ReplayState(item.file_index, item.item_index + 1, s.last_height)
             return DeadLetter(self._source, item.where, item.error, item.raw, _now())
         try:
