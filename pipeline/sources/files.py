@@ -8,6 +8,12 @@
 Each item has a position ``(file_index, item_index)`` so a reader can resume exactly after the
 last item it emitted. A line that is not valid JSON is not an exception: it is yielded as an
 error with ``file:line`` so it can become a dead letter while the stream goes on.
+
+Replay files are untrusted, so reading is bounded (:class:`ReadLimits`, the ``[limits]``
+settings): a JSONL line longer than ``max_line_bytes`` is skipped to the next newline without
+being held; a gzipped JSONL file stops after ``max_stream_bytes`` decompressed (a gzip bomb); a
+``.json`` document is refused past ``max_document_bytes``. Each is one error item naming the file
+and line, and memory stays at a few chunks plus one line whatever the input.
 """
 
 from __future__ import annotations
