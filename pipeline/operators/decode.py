@@ -25,6 +25,7 @@ import orjson
 
 from pipeline.errors import DecodeError
 from pipeline.operators.scalars import (
+    CONTRACT_RESULTS,
     INT64_MAX,
     TS_MAX_MS,
     TS_MIN_MS,
@@ -51,6 +52,8 @@ _RAW_LIMIT = 65536  # dead letters keep at most this many characters of the raw 
 _REASON_LIMIT = 1000  # and of the reason (every check already quotes values briefly)
 
 Params = dict[str, Any]
+_fromhex = bytes.fromhex
+_RESOURCES = frozenset({"BANDWIDTH", "ENERGY", "TRON_POWER"})  # ResourceCode; a newer name passes ``enum``
 _contract_type = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}").fullmatch  # a name we keep as ``other``
 
 
@@ -143,25 +146,33 @@ def _trigger(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
     owner = _addr(v, "owner_address")
     contract = _addr(v, "contract_address")
     data = v.get("data", "")
-    if type(data) is not str or not is_hex(data, 0, 200):  # the part read below; the rest is length
+    if type(data) is not str:
         raise DecodeError(f"calldata must be a hex string, got {show(data, 72)}", "data")
     selector = data[:8].lower()
     info = ctx.tokens.trc20(contract)
-    try:
+    try:  # int(word, 16) alone would take whitespace, "_" and "0x": the words read are checked whole
         if selector == SEL_TRANSFER and len(data) >= 136:
+            if len(_fromhex(data[8:136])) != 64:
+                raise ValueError
             return _record(ctx, i, Kind.TRC20_TRANSFER, ctype, owner, word_to_base58(data[8:72]), owner,
                            contract, info.symbol, info.decimals, int(data[72:136], 16), info.usd_price,
                            "transfer")
         if selector == SEL_TRANSFER_FROM and len(data) >= 200:
+            if len(_fromhex(data[8:200])) != 96:
+                raise ValueError
             return _record(ctx, i, Kind.TRC20_TRANSFER_FROM, ctype, word_to_base58(data[8:72]),
                            word_to_base58(data[72:136]), owner, contract, info.symbol, info.decimals,
                            int(data[136:200], 16), info.usd_price, "transferFrom")
         if selector == SEL_APPROVE and len(data) >= 136:
+            if len(_fromhex(data[8:136])) != 64:
+                raise ValueError
             return _record(ctx, i, Kind.TRC20_APPROVE, ctype, owner, word_to_base58(data[8:72]), owner,
                            contract, info.symbol, info.decimals, int(data[72:136], 16), 0.0, "approve")
     except ValueError:
-        raise DecodeError(f"calldata is not hexadecimal: {data[:72].lower()!r}", "data") from None
+        raise DecodeError(f"calldata must be a hex string, got {show(data, 72)}", "data") from None
     # Any other call (swaps, short or odd calldata): kept as a contract call carrying the TRX sent.
+    if not is_hex(selector):  # stored as ``method``: a hex selector, nothing else
+        raise DecodeError(f"calldata must be a hex string, got {show(data, 72)}", "data")
     trx = ctx.tokens.trx
     return _record(ctx, i, Kind.CONTRACT_CALL, ctype, owner, contract, owner, "TRX", "TRX",
                    trx.decimals, _int(v, "call_value"), trx.usd_price, selector,
@@ -174,7 +185,10 @@ def _resource(kind: str, target_key: str | None, amount_key: str) -> Callable[..
         target = _addr(v, target_key) if target_key else ""
         # Copied into ``extra`` JSON, so validated like every other scalar (an object nested
         # deep enough here once stopped the whole stream inside orjson.dumps).
-        extra: dict[str, Any] = {"resource": enum(v.get("resource"), "resource", "BANDWIDTH")}
+        resource = v.get("resource", "BANDWIDTH")
+        if type(resource) is not str or resource not in _RESOURCES:
+            resource = enum(v.get("resource"), "resource", "BANDWIDTH")
+        extra: dict[str, Any] = {"resource": resource}
         if "lock" in v:
             extra["lock"] = boolean(v["lock"], "lock")
             extra["lock_period"] = _int(v, "lock_period")
@@ -263,36 +277,57 @@ def decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: in
     and catches only :class:`DecodeError`.
     """
     try:
-        return _decode_transaction(tx, tokens, block_number, ts, source, field)
-    except DecodeError:
-        raise
-    except Exception as err:  # noqa: BLE001 - an unforeseen failure is this transaction's dead letter
-        raise DecodeError(unexpected(err), field) from None
+        return _decode_transaction(tx, tokens, block_number, ts, source)
+    except Exception as err:  # noqa: BLE001 - an unforeseen failure is this transaction's error too
+        raise _in(err, field) from None
 
 
-def _decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: int, source: str,
-                        field: str) -> list[Transfer]:
+def _in(err: Exception, field: str) -> DecodeError:
+    """``err`` (raised with a field path relative to the transaction) under ``field``."""
+    if isinstance(err, DecodeError):
+        return DecodeError(err.reason, f"{field}.{err.field}" if err.field else field)
+    return DecodeError(unexpected(err), field)
+
+
+def _decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: int,
+                        source: str, block_ctx: _Tx | None = None) -> list[Transfer]:
+    """The work of :func:`decode_transaction`; field paths are relative to the transaction, and
+    built only on failure. This runs for every transaction, so the checks' fast paths are inline
+    and a block's transactions share one context object (``block_ctx``): building it per
+    transaction cost more than all the validation."""
     if not isinstance(tx, dict):
-        raise DecodeError(f"transaction must be an object, got {show(tx)}", field)
-    tx_id = hex_id(tx.get("txID"), f"{field}.txID")
+        raise DecodeError(f"transaction must be an object, got {show(tx)}")
+    tx_id = tx.get("txID")
+    try:  # 64 characters making 32 bytes: hex, with no room for the whitespace fromhex skips
+        valid = type(tx_id) is str and len(tx_id) == 64 and len(_fromhex(tx_id)) == 32
+    except ValueError:
+        valid = False
+    if not valid:
+        hex_id(tx_id, "txID")  # raises, saying why
     raw_data = tx.get("raw_data")
     if not isinstance(raw_data, dict):
-        raise DecodeError("missing raw_data object", f"{field}.raw_data")
+        raise DecodeError("missing raw_data object", "raw_data")
     contracts = raw_data.get("contract")
     if not isinstance(contracts, list) or not contracts:
-        raise DecodeError("missing contract list", f"{field}.raw_data.contract")
+        raise DecodeError("missing contract list", "raw_data.contract")
     if source == "mempool":
         result = "PENDING"
     else:
         ret = tx.get("ret")
         if isinstance(ret, list) and ret and isinstance(ret[0], dict):
-            result = contract_result(ret[0].get("contractRet"), f"{field}.ret[0].contractRet")
+            result = ret[0].get("contractRet")
+            if type(result) is not str or result not in CONTRACT_RESULTS:
+                result = contract_result(result, "ret[0].contractRet")
         else:
             result = "UNKNOWN"
     if not ts:  # a pending transaction: its own (client-set) time, if it is a plausible one
         own = raw_data.get("timestamp")
         ts = own if type(own) is int and TS_MIN_MS <= own < TS_MAX_MS else 0
-    ctx = _Tx(tx_id, block_number, ts, result, result == "SUCCESS" or result == "PENDING", source, tokens)
+    if block_ctx is None:
+        ctx = _Tx(tx_id, block_number, ts, result, result == "SUCCESS" or result == "PENDING", source, tokens)
+    else:
+        ctx = block_ctx
+        ctx.tx_id, ctx.result, ctx.success = tx_id, result, result == "SUCCESS"
     out = []
     for i, contract in enumerate(contracts):
         param = contract.get("parameter") if isinstance(contract, dict) else None
@@ -300,7 +335,7 @@ def _decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: i
         ctype = contract.get("type") if value is not None else None
         handler = HANDLERS.get(ctype) if type(ctype) is str else None
         if handler is None:
-            where = f"{field}.raw_data.contract[{i}]"
+            where = f"raw_data.contract[{i}]"
             if not isinstance(contract, dict):
                 raise DecodeError(f"contract must be an object, got {show(contract)}", where)
             if type(ctype) is not str or not isinstance(value, dict):
@@ -310,10 +345,8 @@ def _decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: i
             handler = _other
         try:
             out.append(handler(ctx, i, ctype, value))
-        except DecodeError as err:
-            raise DecodeError(err.reason, f"{field}.raw_data.contract[{i}].parameter.value.{err.field}") from None
         except Exception as err:  # noqa: BLE001 - named here, where the contract's path is known
-            raise DecodeError(unexpected(err), f"{field}.raw_data.contract[{i}].parameter.value") from None
+            raise _in(err, f"raw_data.contract[{i}].parameter.value") from None
     return out
 
 
@@ -347,16 +380,18 @@ def decode_block(payload: Any, source: str, position: str, tokens: TokenRegistry
     records: list[Transfer] = []
     dead: list[DeadLetter] = []
     seen: set[str] = set()  # a txID twice would give two transactions the same record ids
+    ctx = _Tx("", number, ts, "", False, "block", tokens)
     for j, tx in enumerate(txs):
         try:
-            decoded = decode_transaction(tx, tokens, number, ts, "block", f"transactions[{j}]")
-            if decoded[0].tx_id in seen:
-                raise DecodeError(f"duplicate txID {decoded[0].tx_id} in the block", f"transactions[{j}].txID")
-            seen.add(decoded[0].tx_id)
+            decoded = _decode_transaction(tx, tokens, number, ts, "block", ctx)
+            tx_id = decoded[0].tx_id
+            if tx_id in seen:
+                raise DecodeError(f"duplicate txID {tx_id} in the block", "txID")
+            seen.add(tx_id)
             records.extend(decoded)
-        except DecodeError as err:
-            dead.append(DeadLetter(source, f"{position}#tx{j}", f"block {number}: {err}"[:_REASON_LIMIT],
-                                   raw_excerpt(tx), _now()))
+        except Exception as err:  # noqa: BLE001 - whatever it is, it is this transaction's dead letter
+            reason = f"block {number}: {_in(err, f'transactions[{j}]')}"
+            dead.append(DeadLetter(source, f"{position}#tx{j}", reason[:_REASON_LIMIT], raw_excerpt(tx), _now()))
     block = Block(number, block_id, parent, ts, witness, len(txs), source)
     return DecodedBlock(block, records, dead)
 

@@ -54,9 +54,9 @@ def show(value: Any, limit: int = 40) -> str:
 
 
 def hex_id(value: Any, field: str) -> str:
-    """A 32-byte id (txID, blockID, parentHash): 64 hex characters, returned lower-case."""
+    """A 32-byte id (txID, blockID, parentHash): 64 hex characters."""
     if type(value) is str and hex64(value):
-        return value.lower()
+        return value
     raise DecodeError(f"must be 64 hex characters, got {show(value, 80)}", field)
 
 

@@ -63,7 +63,7 @@ def _paths(node, prefix=()):
 PATHS = [list(_paths(b)) for b in BLOCKS]
 
 
-HEX64 = re.compile(r"[0-9a-f]{64}")
+HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 ENUM = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
