@@ -118,6 +118,16 @@ class PriceSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Bounds on untrusted replay input; each limit hit is a dead letter naming the file and line
+    (defaults mirror :class:`pipeline.sources.files.ReadLimits`)."""
+
+    max_line_bytes: int = 8 << 20  # one JSONL line (a TRON block is at most ~2 MB)
+    max_document_bytes: int = 128 << 20  # one .json/.json.gz document, decompressed
+    max_stream_bytes: int = 64 << 30  # one gzipped JSONL file, decompressed (gzip bombs)
+
+
+@dataclass(frozen=True)
 class Settings:
     clickhouse: ClickHouseSettings = field(default_factory=ClickHouseSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
@@ -126,6 +136,7 @@ class Settings:
     tickets: TicketSettings = field(default_factory=TicketSettings)
     node: NodeSettings = field(default_factory=NodeSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     tokens: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # extra token registry entries
     source: str = "defaults"  # where the settings came from, for messages
 
@@ -148,6 +159,8 @@ class Settings:
                               f"{a.reload_interval_s}")
         if not (a.anomaly_threshold == -1.0 or 0.0 <= a.anomaly_threshold <= 100.0):
             raise ConfigError(f"analytics.anomaly_threshold: must be 0..100 (or -1), got {a.anomaly_threshold}")
+        for name in ("max_line_bytes", "max_document_bytes", "max_stream_bytes"):
+            _positive(f"limits.{name}", getattr(self.limits, name))
         if self.prices.trx_usd < 0:
             raise ConfigError(f"prices.trx_usd: must be >= 0, got {self.prices.trx_usd}")
         from pipeline.tron.tokens import TokenRegistry  # validates token entries

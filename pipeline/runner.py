@@ -2,12 +2,19 @@
 
 Errors raised inside Bytewax steps reach us wrapped in Bytewax's own exception types; the
 original :class:`PipelineError` is found on the cause chain and re-raised as it was, so the CLI
-can still print one clear line.
+can still print one clear line. Any other exception that stops the dataflow (a bug, a library
+failing on input nobody foresaw) becomes a :class:`DataflowError` naming the step and the root
+cause in one line; the traceback goes to the debug log. A final flush that failed while the
+sink was closing (the sink never raises there: see :mod:`pipeline.sinks.clickhouse`) is raised
+here once the dataflow has stopped. So a run that cannot make progress always ends, non-zero,
+with one line -- it never hangs and never reports success.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,11 +26,16 @@ from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.flow import Analytics, FlowSpec, build_flow, run
 from pipeline.records import DecodedBlock
-from pipeline.sources.files import resolve_inputs
+from pipeline.sinks.clickhouse import release_abort_signal, take_close_failures
+from pipeline.sources.files import ReadLimits, resolve_inputs
 from pipeline.sources.replay import ReplaySource
 from pipeline.summary import RunStats
 
 log = logging.getLogger(__name__)
+
+
+class DataflowError(PipelineError):
+    """The dataflow stopped on an exception that is not a :class:`PipelineError`."""
 
 
 @dataclass
@@ -43,7 +55,8 @@ def replay(paths: Sequence[str], settings: Settings, speed: float = 0.0, progres
     committed insert batch per table (both called from worker threads): the benchmark's hooks.
     """
     resolve_inputs(list(paths))  # fail fast, in this thread, on a missing file
-    source = ReplaySource(tuple(paths), source_name, speed, settings.pipeline.batch_blocks)
+    source = ReplaySource(tuple(paths), source_name, speed, settings.pipeline.batch_blocks,
+                          ReadLimits(**dataclasses.asdict(settings.limits)))
     return execute(source, settings, progress, analytics, on_block, on_commit, process_id, addresses,
                    paced=speed > 0)
 
@@ -126,16 +139,19 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
         delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings.tickets.routing),
                                   audit=audit.record if audit is not None else None)  # deliveries are chained
     started = time.monotonic()
+    take_close_failures()  # a previous run's, in this process: not ours
+    if settings.clickhouse.dsn.startswith("chdb://"):
+        release_abort_signal()  # the engine started above (audit hook, live mode) installed it
     try:
         run(build_flow(spec), workers=settings.pipeline.workers,
             epoch_interval_s=settings.pipeline.epoch_interval_s,
             recovery=recovery_config(settings.pipeline.recovery_dir),
             process_id=process_id, addresses=addresses)
-    except Exception as err:
-        cause = find_pipeline_error(err)
-        if cause is not None:
-            raise cause from None
-        raise
+        failures = take_close_failures()
+        if failures:
+            raise failures[0]
+    except Exception as err:  # noqa: BLE001 - whatever stopped the dataflow, as one line
+        raise dataflow_error(err) from None
     finally:
         if bar is not None:
             bar.close()
@@ -174,6 +190,30 @@ def _both(first: Callable[[dict[str, list[tuple]]], None],
         first(rows)
         second(rows)
     return call
+
+
+def dataflow_error(err: BaseException) -> PipelineError:
+    """What stopped a dataflow, as one :class:`PipelineError`: the original one if there is one on
+    the cause chain, else a :class:`DataflowError` naming the Bytewax step and the root cause."""
+    cause = find_pipeline_error(err)
+    if cause is not None:
+        return cause
+    log.debug("the dataflow stopped", exc_info=err)
+    step, root, seen = "", err, set()
+    node: BaseException | None = err
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        found = _STEP.search(str(node))
+        step = step or (found.group(1) if found else "")
+        root = node
+        node = node.__cause__ or node.__context__
+    text = str(root).splitlines()[0][:300] if str(root) else ""
+    where = f' in step "{step}"' if step else ""
+    return DataflowError(f"the dataflow stopped{where}: {type(root).__name__}"
+                         + (f": {text}" if text else "") + " (--log-level DEBUG shows the traceback)")
+
+
+_STEP = re.compile(r'in step "([^"]+)"')
 
 
 def find_pipeline_error(err: BaseException | None) -> PipelineError | None:

@@ -6,10 +6,17 @@ is fine. Every transaction yields at least one record: contract types we underst
 transfers or account events, anything else a generic ``other`` event. A transaction that does not
 have the node's shape becomes a dead letter naming the JSON field, and the rest of the block is
 kept. Failed transactions (``contractRet`` other than ``SUCCESS``) are kept and marked.
+
+The input is untrusted: only scalars that passed the checks of :mod:`pipeline.operators.scalars`
+(types, int64 and uint256 ranges, 64-hex ids, timestamps between 2018 and 2100, enum-shaped
+names) are copied into records, and *any* exception while decoding one transaction -- not only the
+foreseen :class:`DecodeError` -- becomes that transaction's dead letter, so no input can stop the
+stream (a stopped replay or live follower would resume at the same block: a crash loop).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +24,22 @@ from typing import Any
 import orjson
 
 from pipeline.errors import DecodeError
+from pipeline.operators.scalars import (
+    CONTRACT_RESULTS,
+    INT64_MAX,
+    TS_MAX_MS,
+    TS_MIN_MS,
+    boolean,
+    contract_result,
+    enum,
+    hex_id,
+    int64,
+    is_hex,
+    parse_block_header,
+    short_text,
+    show,
+    unexpected,
+)
 from pipeline.records import Block, DeadLetter, DecodedBlock, Kind, Transfer
 from pipeline.tron.address import to_base58, word_to_base58
 from pipeline.tron.tokens import TokenRegistry
@@ -24,11 +47,14 @@ from pipeline.tron.tokens import TokenRegistry
 SEL_TRANSFER = "a9059cbb"
 SEL_TRANSFER_FROM = "23b872dd"
 SEL_APPROVE = "095ea7b3"
-INT64_MAX = 2**63 - 1
 UNLIMITED_APPROVAL = 2**255  # allowances at or above this are "unlimited" (max uint256 in practice)
 _RAW_LIMIT = 65536  # dead letters keep at most this many characters of the raw input
+_REASON_LIMIT = 1000  # and of the reason (every check already quotes values briefly)
 
 Params = dict[str, Any]
+_fromhex = bytes.fromhex
+_RESOURCES = frozenset({"BANDWIDTH", "ENERGY", "TRON_POWER"})  # ResourceCode; a newer name passes ``enum``
+_contract_type = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}").fullmatch  # a name we keep as ``other``
 
 
 class _Tx:
@@ -57,24 +83,20 @@ def _addr(value: Params, key: str, required: bool = True) -> str:
     if type(raw) is str and raw:
         try:
             return to_base58(raw)
-        except DecodeError as err:
-            raise DecodeError(str(err), key) from None
+        except DecodeError as err:  # the codec's message quotes the value: only a short one
+            raise DecodeError(str(err) if len(raw) <= 64 else f"not a TRON address: {show(raw)}", key) from None
     if raw is None or raw == "":
         if required:
             raise DecodeError("missing address", key)
         return ""
-    raise DecodeError(f"address must be a string, got {type(raw).__name__}", key)
+    raise DecodeError(f"address must be a string, got {show(raw)}", key)
 
 
 def _int(value: Params, key: str) -> int:
     raw = value.get(key, 0)  # protobuf JSON omits zero values
     if type(raw) is int and 0 <= raw <= INT64_MAX:  # no honest protobuf value exceeds int64
         return raw
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise DecodeError(f"must be an integer, got {raw!r:.40}", key)
-    if raw < 0:
-        raise DecodeError(f"must not be negative, got {raw}", key)
-    raise DecodeError(f"exceeds int64, got {raw}", key)
+    return int64(raw, key)
 
 
 _new_transfer = tuple.__new__  # Transfer(...) without NamedTuple's Python-level __new__
@@ -106,13 +128,15 @@ def _trx(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
 def _trc10(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
     owner = _addr(v, "owner_address")
     name = v.get("asset_name", "")
-    if not isinstance(name, str):
-        raise DecodeError("must be a string", "asset_name")
-    if len(v.get("owner_address", "")) == 42:
+    if type(name) is not str or len(name) > 64:  # an asset id (7 digits) or an old asset's name
+        raise DecodeError(f"must be a string of at most 64 characters, got {show(name)}", "asset_name")
+    if len(v["owner_address"]) == 42:
         try:  # hex form: the asset id's ASCII digits, hex-encoded
             name = bytes.fromhex(name).decode("ascii")
         except (ValueError, UnicodeDecodeError):
-            raise DecodeError(f"not hex-encoded ASCII: {name!r:.40}", "asset_name") from None
+            raise DecodeError(f"not hex-encoded ASCII: {show(name)}", "asset_name") from None
+    if not name.isprintable():
+        raise DecodeError(f"has control characters: {show(name)}", "asset_name")
     info = ctx.tokens.trc10(name)
     return _record(ctx, i, Kind.TRC10, ctype, owner, _addr(v, "to_address"), owner,
                    info.token, info.symbol, info.decimals, _int(v, "amount"), info.usd_price)
@@ -122,25 +146,33 @@ def _trigger(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
     owner = _addr(v, "owner_address")
     contract = _addr(v, "contract_address")
     data = v.get("data", "")
-    if not isinstance(data, str):
-        raise DecodeError("calldata must be a hex string", "data")
+    if type(data) is not str:
+        raise DecodeError(f"calldata must be a hex string, got {show(data, 72)}", "data")
     selector = data[:8].lower()
     info = ctx.tokens.trc20(contract)
-    try:
+    try:  # int(word, 16) alone would take whitespace, "_" and "0x": the words read are checked whole
         if selector == SEL_TRANSFER and len(data) >= 136:
+            if len(_fromhex(data[8:136])) != 64:
+                raise ValueError
             return _record(ctx, i, Kind.TRC20_TRANSFER, ctype, owner, word_to_base58(data[8:72]), owner,
                            contract, info.symbol, info.decimals, int(data[72:136], 16), info.usd_price,
                            "transfer")
         if selector == SEL_TRANSFER_FROM and len(data) >= 200:
+            if len(_fromhex(data[8:200])) != 96:
+                raise ValueError
             return _record(ctx, i, Kind.TRC20_TRANSFER_FROM, ctype, word_to_base58(data[8:72]),
                            word_to_base58(data[72:136]), owner, contract, info.symbol, info.decimals,
                            int(data[136:200], 16), info.usd_price, "transferFrom")
         if selector == SEL_APPROVE and len(data) >= 136:
+            if len(_fromhex(data[8:136])) != 64:
+                raise ValueError
             return _record(ctx, i, Kind.TRC20_APPROVE, ctype, owner, word_to_base58(data[8:72]), owner,
                            contract, info.symbol, info.decimals, int(data[72:136], 16), 0.0, "approve")
     except ValueError:
-        raise DecodeError(f"calldata is not hexadecimal: {data[:72].lower()!r}", "data") from None
+        raise DecodeError(f"calldata must be a hex string, got {show(data, 72)}", "data") from None
     # Any other call (swaps, short or odd calldata): kept as a contract call carrying the TRX sent.
+    if not is_hex(selector):  # stored as ``method``: a hex selector, nothing else
+        raise DecodeError(f"calldata must be a hex string, got {show(data, 72)}", "data")
     trx = ctx.tokens.trx
     return _record(ctx, i, Kind.CONTRACT_CALL, ctype, owner, contract, owner, "TRX", "TRX",
                    trx.decimals, _int(v, "call_value"), trx.usd_price, selector,
@@ -151,10 +183,15 @@ def _resource(kind: str, target_key: str | None, amount_key: str) -> Callable[..
     def handle(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
         owner = _addr(v, "owner_address")
         target = _addr(v, target_key) if target_key else ""
-        extra = {"resource": v.get("resource", "BANDWIDTH")}
+        # Copied into ``extra`` JSON, so validated like every other scalar (an object nested
+        # deep enough here once stopped the whole stream inside orjson.dumps).
+        resource = v.get("resource", "BANDWIDTH")
+        if type(resource) is not str or resource not in _RESOURCES:
+            resource = enum(v.get("resource"), "resource", "BANDWIDTH")
+        extra: dict[str, Any] = {"resource": resource}
         if "lock" in v:
-            extra["lock"] = bool(v["lock"])
-            extra["lock_period"] = _int(v, "lock_period")  # validated: it is written as JSON
+            extra["lock"] = boolean(v["lock"], "lock")
+            extra["lock_period"] = _int(v, "lock_period")
         trx = ctx.tokens.trx
         return _record(ctx, i, kind, ctype, owner, target, owner, "TRX", "TRX", trx.decimals,
                        _int(v, amount_key), trx.usd_price, extra=orjson.dumps(extra).decode())
@@ -187,7 +224,7 @@ def _permission(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
     for j, perm in enumerate(v.get("actives", ()) or ()):
         active_keys.extend(_keys(perm, f"actives[{j}]"))
     foreign = [k for k in owner_keys + active_keys if k != owner]
-    threshold = v["owner"].get("threshold", 1) if isinstance(v.get("owner"), dict) else 1
+    threshold = int64(v["owner"].get("threshold", 1), "owner.threshold") if "owner" in v else 1
     return _record(ctx, i, Kind.PERMISSION_UPDATE, ctype, owner, foreign[0] if foreign else "", owner,
                    "TRX", "TRX", ctx.tokens.trx.decimals, 0, 0.0,
                    extra=_extra(owner_keys=owner_keys, active_keys=active_keys,
@@ -203,15 +240,17 @@ def _account_create(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
 def _contract_create(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
     owner = _addr(v, "owner_address")
     new = v.get("new_contract") or {}
-    name = new.get("name", "") if isinstance(new, dict) else ""
+    if not isinstance(new, dict):
+        raise DecodeError(f"must be an object, got {show(new)}", "new_contract")
+    name = short_text(new.get("name"), "new_contract.name")
     return _record(ctx, i, Kind.CONTRACT_CREATE, ctype, owner, "", owner, "TRX", "TRX", 6,
-                   0, 0.0, extra=_extra(name=str(name)[:128]))
+                   0, 0.0, extra=_extra(name=name))
 
 
 def _other(ctx: _Tx, i: int, ctype: str, v: Params) -> Transfer:
     owner = _addr(v, "owner_address", required=False)
     return _record(ctx, i, Kind.OTHER, ctype, owner, "", owner, "TRX", "TRX", 6, 0, 0.0,
-                   extra=_extra(keys=sorted(v)[:20]))
+                   extra=_extra(keys=[k[:64] for k in sorted(v)[:20]]))
 
 
 HANDLERS: dict[str, Callable[[_Tx, int, str, Params], Transfer]] = {
@@ -232,76 +271,98 @@ HANDLERS: dict[str, Callable[[_Tx, int, str, Params], Transfer]] = {
 
 def decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: int,
                        source: str = "block", field: str = "transaction") -> list[Transfer]:
-    """All records of one transaction; raises :class:`DecodeError` naming the bad field."""
+    """All records of one transaction; raises :class:`DecodeError` naming the bad field.
+
+    Never raises anything else, whatever ``tx`` holds: the pending-pool path calls this directly
+    and catches only :class:`DecodeError`.
+    """
+    try:
+        return _decode_transaction(tx, tokens, block_number, ts, source)
+    except Exception as err:  # noqa: BLE001 - an unforeseen failure is this transaction's error too
+        raise _in(err, field) from None
+
+
+def _in(err: Exception, field: str) -> DecodeError:
+    """``err`` (raised with a field path relative to the transaction) under ``field``."""
+    if isinstance(err, DecodeError):
+        return DecodeError(err.reason, f"{field}.{err.field}" if err.field else field)
+    return DecodeError(unexpected(err), field)
+
+
+def _decode_transaction(tx: Any, tokens: TokenRegistry, block_number: int, ts: int,
+                        source: str, block_ctx: _Tx | None = None) -> list[Transfer]:
+    """The work of :func:`decode_transaction`; field paths are relative to the transaction, and
+    built only on failure. This runs for every transaction, so the checks' fast paths are inline
+    and a block's transactions share one context object (``block_ctx``): building it per
+    transaction cost more than all the validation."""
     if not isinstance(tx, dict):
-        raise DecodeError("transaction must be an object", field)
+        raise DecodeError(f"transaction must be an object, got {show(tx)}")
     tx_id = tx.get("txID")
-    if type(tx_id) is not str or len(tx_id) != 64:
-        raise DecodeError(f"txID must be 64 hex characters, got {tx_id!r:.80}", f"{field}.txID")
+    try:  # 64 characters making 32 bytes: hex, with no room for the whitespace fromhex skips
+        valid = type(tx_id) is str and len(tx_id) == 64 and len(_fromhex(tx_id)) == 32
+    except ValueError:
+        valid = False
+    if not valid:
+        hex_id(tx_id, "txID")  # raises, saying why
     raw_data = tx.get("raw_data")
     if not isinstance(raw_data, dict):
-        raise DecodeError("missing raw_data object", f"{field}.raw_data")
+        raise DecodeError("missing raw_data object", "raw_data")
     contracts = raw_data.get("contract")
     if not isinstance(contracts, list) or not contracts:
-        raise DecodeError("missing contract list", f"{field}.raw_data.contract")
+        raise DecodeError("missing contract list", "raw_data.contract")
     if source == "mempool":
         result = "PENDING"
     else:
         ret = tx.get("ret")
         if isinstance(ret, list) and ret and isinstance(ret[0], dict):
-            result = str(ret[0].get("contractRet", "DEFAULT"))
+            result = ret[0].get("contractRet")
+            if type(result) is not str or result not in CONTRACT_RESULTS:
+                result = contract_result(result, "ret[0].contractRet")
         else:
             result = "UNKNOWN"
-    if not ts:
-        ts = raw_data.get("timestamp", 0) if isinstance(raw_data.get("timestamp"), int) else 0
-    ctx = _Tx(tx_id, block_number, ts, result, result == "SUCCESS" or result == "PENDING", source, tokens)
+    if not ts:  # a pending transaction: its own (client-set) time, if it is a plausible one
+        own = raw_data.get("timestamp")
+        ts = own if type(own) is int and TS_MIN_MS <= own < TS_MAX_MS else 0
+    if block_ctx is None:
+        ctx = _Tx(tx_id, block_number, ts, result, result == "SUCCESS" or result == "PENDING", source, tokens)
+    else:
+        ctx = block_ctx
+        ctx.tx_id, ctx.result, ctx.success = tx_id, result, result == "SUCCESS"
     out = []
     for i, contract in enumerate(contracts):
         param = contract.get("parameter") if isinstance(contract, dict) else None
         value = param.get("value") if isinstance(param, dict) else None
         ctype = contract.get("type") if value is not None else None
-        if type(ctype) is not str or not isinstance(value, dict):
-            where = f"{field}.raw_data.contract[{i}]"
+        handler = HANDLERS.get(ctype) if type(ctype) is str else None
+        if handler is None:
+            where = f"raw_data.contract[{i}]"
             if not isinstance(contract, dict):
-                raise DecodeError("contract must be an object", where)
-            raise DecodeError("contract needs a type and parameter.value", where)
+                raise DecodeError(f"contract must be an object, got {show(contract)}", where)
+            if type(ctype) is not str or not isinstance(value, dict):
+                raise DecodeError("contract needs a type and parameter.value", where)
+            if not _contract_type(ctype):
+                raise DecodeError(f"not a contract type name: {show(ctype)}", f"{where}.type")
+            handler = _other
         try:
-            out.append(HANDLERS.get(ctype, _other)(ctx, i, ctype, value))
-        except DecodeError as err:
-            raise DecodeError(err.reason, f"{field}.raw_data.contract[{i}].parameter.value.{err.field}") from None
+            out.append(handler(ctx, i, ctype, value))
+        except Exception as err:  # noqa: BLE001 - named here, where the contract's path is known
+            raise _in(err, f"raw_data.contract[{i}].parameter.value") from None
     return out
 
 
-def _block_header(payload: dict[str, Any]) -> tuple[int, str, str, int, str]:
-    header = payload.get("block_header")
-    raw = header.get("raw_data") if isinstance(header, dict) else None
-    if not isinstance(raw, dict):
-        raise DecodeError("missing block_header.raw_data", "block_header.raw_data")
-    number = raw.get("number", 0)
-    ts = raw.get("timestamp")
-    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-        raise DecodeError(f"must be a non-negative integer, got {number!r:.40}", "block_header.raw_data.number")
-    if isinstance(ts, bool) or not isinstance(ts, int) or ts <= 0:
-        raise DecodeError(f"must be a positive integer (ms), got {ts!r:.40}", "block_header.raw_data.timestamp")
-    block_id = payload.get("blockID")
-    if not isinstance(block_id, str) or len(block_id) != 64:
-        raise DecodeError(f"must be 64 hex characters, got {block_id!r:.80}", "blockID")
-    parent = raw.get("parentHash", "")
-    witness = raw.get("witness_address", "")
-    if witness:
-        try:
-            witness = to_base58(witness) if isinstance(witness, str) else ""
-        except DecodeError:
-            raise DecodeError(f"invalid address {witness!r:.60}", "block_header.raw_data.witness_address") from None
-    return number, block_id, str(parent), ts, witness
-
-
 def raw_excerpt(payload: Any) -> str:
-    """The raw JSON of a bad input, cut to a size a dead-letter row can hold."""
+    """The raw JSON of a bad input, cut to a size a dead-letter row can hold.
+
+    Never raises: a payload orjson cannot encode (nested deeper than 255) falls back to its
+    repr, and one Python cannot repr (nested deeper than the recursion limit) to a note.
+    """
     try:
         text = orjson.dumps(payload).decode()
     except (TypeError, orjson.JSONEncodeError):
-        text = repr(payload)
+        try:
+            text = repr(payload)
+        except Exception as err:  # noqa: BLE001 - RecursionError, MemoryError
+            text = f"<not shown: {type(err).__name__}>"
     return text[:_RAW_LIMIT]
 
 
@@ -311,23 +372,26 @@ def decode_block(payload: Any, source: str, position: str, tokens: TokenRegistry
     Transactions that fail individually become dead letters (with the transaction's index in the
     field path); the block and its other transactions are kept.
     """
-    if not isinstance(payload, dict):
-        return DeadLetter(source, position, "block must be a JSON object", raw_excerpt(payload), _now())
     try:
-        number, block_id, parent, ts, witness = _block_header(payload)
+        number, block_id, parent, ts, witness = parse_block_header(payload)
     except DecodeError as err:
-        return DeadLetter(source, position, str(err), raw_excerpt(payload), _now())
-    txs = payload.get("transactions", [])  # an empty block omits the list
-    if not isinstance(txs, list):
-        return DeadLetter(source, position, "transactions: must be a list", raw_excerpt(payload), _now())
+        return DeadLetter(source, position, str(err)[:_REASON_LIMIT], raw_excerpt(payload), _now())
+    txs = payload.get("transactions", [])  # a list: checked with the header
     records: list[Transfer] = []
     dead: list[DeadLetter] = []
+    seen: set[str] = set()  # a txID twice would give two transactions the same record ids
+    ctx = _Tx("", number, ts, "", False, "block", tokens)
     for j, tx in enumerate(txs):
         try:
-            records.extend(decode_transaction(tx, tokens, number, ts, "block", f"transactions[{j}]"))
-        except DecodeError as err:
-            dead.append(DeadLetter(source, f"{position}#tx{j}", f"block {number}: {err}",
-                                   raw_excerpt(tx), _now()))
+            decoded = _decode_transaction(tx, tokens, number, ts, "block", ctx)
+            tx_id = decoded[0].tx_id
+            if tx_id in seen:
+                raise DecodeError(f"duplicate txID {tx_id} in the block", "txID")
+            seen.add(tx_id)
+            records.extend(decoded)
+        except Exception as err:  # noqa: BLE001 - whatever it is, it is this transaction's dead letter
+            reason = f"block {number}: {_in(err, f'transactions[{j}]')}"
+            dead.append(DeadLetter(source, f"{position}#tx{j}", reason[:_REASON_LIMIT], raw_excerpt(tx), _now()))
     block = Block(number, block_id, parent, ts, witness, len(txs), source)
     return DecodedBlock(block, records, dead)
 

@@ -52,6 +52,7 @@ class ClickHouseWriter:
         self._pending = 0
         self._last_flush = time.monotonic()
         self.committed: dict[str, int] = {}
+        self.failed: Exception | None = None  # the last flush's error; None once a flush succeeds
 
     def add(self, table: str, rows: list[tuple]) -> None:
         if table not in self.columns:
@@ -87,11 +88,15 @@ class ClickHouseWriter:
                     written[table] = len(rows)
                     committed_rows[table] = rows
                     self.committed[table] = self.committed.get(table, 0) + len(rows)
+        except Exception as err:
+            self.failed = err  # the sink's close() must not try again (see pipeline.sinks.clickhouse)
+            raise
         finally:
             # Only what was written is dropped; a failed table keeps its rows for the next try.
             for table in written:
                 self._pending -= len(self._buffers.pop(table))
             self._last_flush = time.monotonic()
+        self.failed = None
         if committed_rows:
             checkpoints = committed_rows.get("checkpoints")
             if checkpoints:

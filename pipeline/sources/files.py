@@ -8,11 +8,16 @@
 Each item has a position ``(file_index, item_index)`` so a reader can resume exactly after the
 last item it emitted. A line that is not valid JSON is not an exception: it is yielded as an
 error with ``file:line`` so it can become a dead letter while the stream goes on.
+
+Replay files are untrusted, so reading is bounded (:class:`ReadLimits`, the ``[limits]``
+settings): a JSONL line longer than ``max_line_bytes`` is skipped to the next newline without
+being held; a gzipped JSONL file stops after ``max_stream_bytes`` decompressed (a gzip bomb); a
+``.json`` document is refused past ``max_document_bytes``. Each is one error item naming the file
+and line, and memory stays at a few chunks plus one line whatever the input.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import queue
 import threading
@@ -26,6 +31,7 @@ import orjson
 from pipeline.errors import InputError
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".ndjson", ".ndjson.gz")
+_RAW_LIMIT = 65536  # characters of an unparsable line kept for its dead letter
 
 
 class ReplayItem(NamedTuple):
@@ -56,34 +62,52 @@ def resolve_inputs(paths: list[str] | tuple[str, ...]) -> list[Path]:
     return files
 
 
-def _open(path: Path) -> io.BufferedIOBase:
-    try:
-        if path.name.endswith(".gz"):
-            return gzip.open(path, "rb")  # type: ignore[return-value]
-        return open(path, "rb")
-    except OSError as err:
-        raise InputError(f"{path}: {err.strerror or err}") from None
-
-
 def _is_lines(path: Path) -> bool:
     name = path.name.removesuffix(".gz")
     return name.endswith((".jsonl", ".ndjson"))
+
+
+class ReadLimits(NamedTuple):
+    """Bounds on what one replay file may make us hold or do (``[limits]`` in the settings).
+
+    Replay files are untrusted input: a line with no newline for gigabytes, or a small gzip that
+    inflates a thousandfold, must cost a dead letter, not the process's memory.
+    """
+
+    max_line_bytes: int = 8 << 20  # a JSONL line (one block; a TRON block is at most ~2 MB)
+    max_document_bytes: int = 128 << 20  # a whole .json/.json.gz document, decompressed
+    max_stream_bytes: int = 64 << 30  # a gzipped JSONL file, decompressed (a gzip bomb)
+
+
+DEFAULT_LIMITS = ReadLimits()
 
 
 class _ReadFailure(NamedTuple):
     error: str
 
 
+class _LongLine(NamedTuple):
+    """A JSONL line longer than the limit: skipped to the next newline, never held in memory."""
+
+    size: int  # bytes seen before the newline (or the end of the file)
+
+
+class _LimitExceeded(Exception):
+    pass
+
+
 _CHUNK = 1 << 22  # bytes per read (compressed reads are an eighth): few, large handoffs between threads
 _AHEAD = 4  # chunks the reader may hold ahead of the parser: memory stays a few tens of MB
 
 
-def _decompressed(fh: io.BufferedIOBase, gzipped: bool) -> Iterator[bytes]:
-    """The file's bytes, gunzipped member by member when ``gzipped``.
+def _decompressed(fh: io.BufferedIOBase, gzipped: bool, limit: int = 0, what: str = "") -> Iterator[bytes]:
+    """The file's bytes, gunzipped member by member when ``gzipped``, in pieces of at most ``_CHUNK``.
 
     zlib is used directly rather than :mod:`gzip` so that a truncated file still yields every
     byte before the cut (``GzipFile.read`` discards the chunk it was decompressing), and the
-    truncation is then raised as ``EOFError``.
+    truncation is then raised as ``EOFError``. Each ``decompress`` call is capped at ``_CHUNK``
+    bytes of output, so a gzip bomb never inflates more than that at once; past ``limit``
+    decompressed bytes (0: none) ``_LimitExceeded`` is raised, naming the setting ``what``.
     """
     if not gzipped:
         while data := fh.read(_CHUNK):
@@ -91,41 +115,89 @@ def _decompressed(fh: io.BufferedIOBase, gzipped: bool) -> Iterator[bytes]:
         return
     member = zlib.decompressobj(wbits=31)
     fed = False
+    total = 0
     while raw := fh.read(_CHUNK // 8):
-        while raw:
+        while True:
             fed = True
-            yield member.decompress(raw)
+            data = member.decompress(raw, _CHUNK)
+            if data:
+                total += len(data)
+                if limit and total > limit:
+                    raise _LimitExceeded(f"decompressed size exceeds {what} ({limit:,} bytes): a gzip bomb?")
+                yield data
             if member.eof:  # a multi-member file: the next member starts in unused_data
                 raw, member, fed = member.unused_data, zlib.decompressobj(wbits=31), False
+                if not raw:
+                    break
+            elif member.unconsumed_tail or len(data) == _CHUNK:  # more output is due from this input
+                raw = member.unconsumed_tail
             else:
-                raw = b""
+                break
     if fed and not member.eof:
         raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
-def _read_chunks(fh: io.BufferedIOBase, gzipped: bool, out: queue.Queue, stop: threading.Event) -> None:
-    """Reader thread: read and decompress into lists of complete lines.
+def split_lines(chunks: Iterator[bytes], max_line: int) -> Iterator[list[bytes | _LongLine]]:
+    """Complete lines (without newlines) of a stream of chunks, a list per chunk.
+
+    A line spread over chunks is kept as a list of parts and joined once (linear, where
+    ``tail + data`` per chunk would be quadratic on a long line); a line that grows past
+    ``max_line`` is dropped as it streams and reported as a ``_LongLine``, so at most ``max_line``
+    bytes of one line are ever held. The last line needs no newline.
+    """
+    parts: list[bytes] = []
+    size = 0
+    skipping = False
+    for data in chunks:
+        first = data.find(b"\n")
+        if first < 0:
+            size += len(data)
+            if not skipping and size > max_line:
+                skipping = True
+                parts.clear()
+            elif not skipping:
+                parts.append(data)
+            continue
+        size += first
+        if skipping or size > max_line:
+            out: list[bytes | _LongLine] = [_LongLine(size)]
+        else:
+            out = [b"".join([*parts, data[:first]]) if parts else data[:first]]
+        last = data.rfind(b"\n")
+        if last > first:
+            out.extend(line if len(line) <= max_line else _LongLine(len(line))
+                       for line in data[first + 1:last].split(b"\n"))
+        tail = data[last + 1:]
+        size, skipping = len(tail), len(tail) > max_line
+        parts = [] if skipping or not tail else [tail]
+        yield out
+    if skipping:
+        yield [_LongLine(size)]
+    elif parts:
+        yield [b"".join(parts)]
+
+
+def _read_chunks(fh: io.BufferedIOBase, gzipped: bool, limits: ReadLimits, out: queue.Queue,
+                 stop: threading.Event) -> None:
+    """Reader thread: read, decompress and split into lists of complete lines.
 
     File reads and zlib release the GIL, so decompression overlaps the JSON parsing and decoding
     done on the dataflow's thread (an eighth of a decode-and-store replay when done serially). A read error
-    ends the stream with a :class:`_ReadFailure` after every complete line before it.
+    or a limit ends the stream with a :class:`_ReadFailure` after every complete line before it.
     """
-    tail = b""
     try:
         with fh:
-            for data in _decompressed(fh, gzipped):
+            data = _decompressed(fh, gzipped, limits.max_stream_bytes, "limits.max_stream_bytes")
+            for lines in split_lines(data, limits.max_line_bytes):
                 if stop.is_set():
                     return
-                lines = (tail + data).split(b"\n")
-                tail = lines.pop()
                 out.put(lines)
-        out.put([tail] if tail else [])
         out.put(None)
-    except (OSError, EOFError, zlib.error) as err:  # truncated or corrupt gzip and the like
+    except (OSError, EOFError, zlib.error, _LimitExceeded) as err:  # truncated or corrupt gzip and the like
         out.put(_ReadFailure(str(err)))
 
 
-def _prefetched_lines(path: Path) -> Iterator[bytes | _ReadFailure]:
+def _prefetched_lines(path: Path, limits: ReadLimits) -> Iterator[bytes | _LongLine | _ReadFailure]:
     """The lines of ``path`` (without newlines), read ahead by a thread; a ``_ReadFailure`` last
     if the file could not be read to its end. Closing the iterator stops the thread."""
     try:
@@ -134,7 +206,8 @@ def _prefetched_lines(path: Path) -> Iterator[bytes | _ReadFailure]:
         raise InputError(f"{path}: {err.strerror or err}") from None
     chunks: queue.Queue = queue.Queue(maxsize=_AHEAD)
     stop = threading.Event()
-    reader = threading.Thread(target=_read_chunks, args=(fh, path.name.endswith(".gz"), chunks, stop),
+    reader = threading.Thread(target=_read_chunks,
+                              args=(fh, path.name.endswith(".gz"), limits, chunks, stop),
                               name=f"read:{path.name}", daemon=True)
     reader.start()
     try:
@@ -152,33 +225,33 @@ def _prefetched_lines(path: Path) -> Iterator[bytes | _ReadFailure]:
                 reader.join(0.05)
 
 
-def iter_file(path: Path, file_index: int, start_item: int = 0) -> Iterator[ReplayItem]:
+def iter_file(path: Path, file_index: int, start_item: int = 0,
+              limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[ReplayItem]:
     """Items of one file from ``start_item`` on (item = line for JSONL, block for JSON)."""
     if _is_lines(path):
-        for i, line in enumerate(_prefetched_lines(path)):
-            if isinstance(line, _ReadFailure):
-                yield ReplayItem(file_index, 1 << 62, f"{path}:end", None, f"unreadable file tail: {line.error}", "")
-                return
-            if i < start_item or not line.strip():
-                continue
-            try:
-                yield ReplayItem(file_index, i, f"{path}:{i + 1}", orjson.loads(line), "", "")
-            except orjson.JSONDecodeError as err:
-                yield ReplayItem(file_index, i, f"{path}:{i + 1}", None, f"invalid JSON: {err}",
-                                 line[:65536].decode("utf-8", "replace"))
+        yield from _iter_lines(path, file_index, start_item, limits)
         return
-    with _open(path) as fh:
-        try:
-            data = fh.read()
-        except (OSError, EOFError) as err:
-            yield ReplayItem(file_index, 0, f"{path}", None, f"unreadable file: {err}", "")
-            return
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed below; a failed open is the caller's InputError
+    except OSError as err:
+        raise InputError(f"{path}: {err.strerror or err}") from None
+    try:
+        with fh:
+            data = b"".join(_decompressed(fh, path.name.endswith(".gz"), limits.max_document_bytes,
+                                          "limits.max_document_bytes (use JSON Lines for more)"))
+    except (OSError, EOFError, zlib.error, _LimitExceeded) as err:
+        yield ReplayItem(file_index, 0, f"{path}", None, f"unreadable file: {err}", "")
+        return
+    if not data.strip():
+        yield ReplayItem(file_index, 0, f"{path}", None, "empty file", "")
+        return
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as err:
         yield ReplayItem(file_index, 0, f"{path}", None, f"invalid JSON: {err}",
-                         data[:65536].decode("utf-8", "replace"))
+                         data[:_RAW_LIMIT].decode("utf-8", "replace"))
         return
+    del data
     if isinstance(doc, dict) and isinstance(doc.get("block"), list):
         blocks = doc["block"]  # /wallet/getblockbylimitnext
     elif isinstance(doc, list):
@@ -190,13 +263,37 @@ def iter_file(path: Path, file_index: int, start_item: int = 0) -> Iterator[Repl
             yield ReplayItem(file_index, i, f"{path}#{i}", block, "", "")
 
 
-def iter_replay(files: list[Path], start: tuple[int, int] = (0, 0)) -> Iterator[ReplayItem]:
+def _iter_lines(path: Path, file_index: int, start_item: int, limits: ReadLimits) -> Iterator[ReplayItem]:
+    i = -1
+    for i, line in enumerate(_prefetched_lines(path, limits)):
+        if isinstance(line, _ReadFailure):
+            # Resume state past the end of the file: the tail cannot be read any better next time.
+            yield ReplayItem(file_index, 1 << 62, f"{path}:{i + 1}", None, f"unreadable file tail: {line.error}", "")
+            return
+        if i < start_item:
+            continue
+        if isinstance(line, _LongLine):
+            yield ReplayItem(file_index, i, f"{path}:{i + 1}", None,
+                             f"line of {line.size:,} bytes or more exceeds limits.max_line_bytes "
+                             f"({limits.max_line_bytes:,}); skipped to the next newline", "")
+            continue
+        if not line.strip():
+            continue
+        try:
+            yield ReplayItem(file_index, i, f"{path}:{i + 1}", orjson.loads(line), "", "")
+        except orjson.JSONDecodeError as err:
+            yield ReplayItem(file_index, i, f"{path}:{i + 1}", None, f"invalid JSON: {err}",
+                             line[:_RAW_LIMIT].decode("utf-8", "replace"))
+
+
+def iter_replay(files: list[Path], start: tuple[int, int] = (0, 0),
+                limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[ReplayItem]:
     """All items of all files, resuming at ``start = (file_index, item_index)``."""
     first_file, first_item = start
     for index, path in enumerate(files):
         if index < first_file:
             continue
-        yield from iter_file(path, index, first_item if index == first_file else 0)
+        yield from iter_file(path, index, first_item if index == first_file else 0, limits)
 
 
 def block_height(payload: Any) -> int | None:

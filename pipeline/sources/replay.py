@@ -3,7 +3,9 @@
 One partition reads all files in order (block order matters to every windowed feature). Its
 snapshot is the position *after* the last item emitted plus the last block height, so a resumed
 run continues at the next block. A block whose height is not above the last one emitted
-(duplicate or out of order) and a line that is not JSON become dead letters, never a crash.
+(duplicate or out of order) and a line that is not JSON become dead letters, never a crash. Only a
+block whose header is valid moves that guard: one hostile line claiming height 2**62 must not turn
+every later block into an "out-of-order" dead letter.
 
 Pacing: ``speed = 0`` replays as fast as possible; ``speed = N`` replays N times faster than the
 chain produced the blocks (by their timestamps), waiting with ``next_awake`` rather than sleeping.
@@ -21,8 +23,17 @@ from typing import NamedTuple
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
+from pipeline.errors import DecodeError
+from pipeline.operators.scalars import parse_block_header
 from pipeline.records import DeadLetter, RawBlock
-from pipeline.sources.files import ReplayItem, block_height, block_timestamp, iter_replay, resolve_inputs
+from pipeline.sources.files import (
+    DEFAULT_LIMITS,
+    ReadLimits,
+    ReplayItem,
+    block_timestamp,
+    iter_replay,
+    resolve_inputs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,7 @@ class ReplaySource(FixedPartitionedSource[RawBlock | DeadLetter, ReplayState]):
     source_name: str = "replay"
     speed: float = 0.0
     batch_blocks: int = 1  # see pipeline.config.PipelineSettings.batch_blocks
+    limits: ReadLimits = DEFAULT_LIMITS  # see pipeline.config.LimitSettings
 
     def list_parts(self) -> list[str]:
         return [self.source_name]
@@ -51,16 +63,16 @@ class ReplaySource(FixedPartitionedSource[RawBlock | DeadLetter, ReplayState]):
                    resume_state: ReplayState | None) -> _ReplayPartition:
         files = resolve_inputs(list(self.paths))
         return _ReplayPartition(files, self.source_name, resume_state or ReplayState(0, 0, -1),
-                                self.speed, max(1, self.batch_blocks))
+                                self.speed, max(1, self.batch_blocks), self.limits)
 
 
 class _ReplayPartition(StatefulSourcePartition[RawBlock | DeadLetter, ReplayState]):
     def __init__(self, files: list[Path], source: str, state: ReplayState, speed: float,
-                 batch_blocks: int) -> None:
+                 batch_blocks: int, limits: ReadLimits = DEFAULT_LIMITS) -> None:
         self._files = files
         self._source = source
         self._state = state
-        self._items: Iterator[ReplayItem] = iter_replay(files, (state.file_index, state.item_index))
+        self._items: Iterator[ReplayItem] = iter_replay(files, (state.file_index, state.item_index), limits)
         self._speed = speed
         self._batch = 1 if speed > 0 else batch_blocks
         self._anchor: tuple[float, int] | None = None  # (wall clock, block ts) when pacing started
@@ -95,10 +107,13 @@ class _ReplayPartition(StatefulSourcePartition[RawBlock | DeadLetter, ReplayStat
 
     def _accept(self, item: ReplayItem) -> RawBlock | DeadLetter:
         s = self._state
-        if item.payload is None:
+        if item.error:  # a line or file that could not be read (a JSON `null` is a payload: decode rejects it)
             self._state = ReplayState(item.file_index, item.item_index + 1, s.last_height)
             return DeadLetter(self._source, item.where, item.error, item.raw, _now())
-        height = block_height(item.payload)
+        try:
+            height: int | None = parse_block_header(item.payload)[0]
+        except DecodeError:
+            height = None  # decode makes it a dead letter, with the reason; the guard stays put
         if height is not None and height <= s.last_height:
             self._state = ReplayState(item.file_index, item.item_index + 1, s.last_height)
             kind = "duplicate" if height == s.last_height else "out-of-order"
