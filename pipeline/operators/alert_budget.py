@@ -12,8 +12,8 @@ ticket, a dashboard count and an analyst's minutes. Two pure mechanisms, in even
 * **Budget.** New rows are admitted against a token bucket filled at ``per_1k`` rows per 1,000
   transactions (capped at what ``burst_tx`` transactions earn). Higher risk goes first, in a way
   that does not depend on how blocks are batched: a row costs one token, but a lower-risk row
-  needs more left in the bucket to pass (up to half the bucket for risk <= ``low_risk``; none
-  extra at >= ``high_risk``), so when alerts crowd in, the weak ones wait for a quieter stretch
+  needs more left in the bucket to pass (up to a quarter of the bucket for risk <= ``low_risk``;
+  none extra at >= ``high_risk``), so when alerts crowd in, the weak ones wait for a quieter stretch
   and the strong ones still pass. ``critical`` alerts (a sanctioned counterparty, a drained
   allowance) are never held back, but they spend tokens like the rest. What the budget holds
   back is counted per rule (``held``), never silently lost from the numbers.
@@ -41,8 +41,8 @@ class BudgetConfig:
     per_1k: float = 2.0  # alert rows per 1,000 transactions; 0 = no budget
     burst_tx: int = 100_000  # the bucket holds what this many transactions earn
     window_ms: int = 3_600_000  # alerts about one subject within this are one risk; 0 = off
-    high_risk: float = 90.0  # from this risk on, a row needs only its own token
-    low_risk: float = 30.0  # at or below this risk, a row needs half the bucket left
+    high_risk: float = 85.0  # from this risk on, a row needs only its own token
+    low_risk: float = 30.0  # at or below this risk, a row needs a quarter of the bucket left
 
     def __post_init__(self) -> None:
         if self.per_1k < 0 or self.burst_tx < 1 or self.window_ms < 0:
@@ -88,7 +88,7 @@ class AlertGovernor:
         budget = cfg.per_1k > 0
         span = max(cfg.high_risk - cfg.low_risk, 1e-9)
         for a in sorted(fresh, key=lambda a: (-a.risk_score, a.ts, a.alert_id)):
-            reserve = 0.5 * (cap - 1.0) * min(1.0, max(0.0, (cfg.high_risk - a.risk_score) / span))
+            reserve = 0.25 * (cap - 1.0) * min(1.0, max(0.0, (cfg.high_risk - a.risk_score) / span))
             if budget and a.severity != "critical" and self.tokens < 1.0 + reserve:
                 self.held[a.rule_id] += 1
                 continue
