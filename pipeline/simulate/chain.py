@@ -21,6 +21,7 @@ from pipeline.errors import ConfigError, InputError
 from pipeline.simulate.background import Background
 from pipeline.simulate.lookalikes import load_pool
 from pipeline.simulate.population import Population
+from pipeline.simulate.profile import CLASSIC, Profile
 from pipeline.simulate.txbuild import CONTRACT_TYPE, Intent, TxFactory
 from pipeline.simulate.typologies import TYPOLOGIES, Ctx
 from pipeline.tron.address import base58_to_hex
@@ -47,6 +48,7 @@ class SimConfig:
     start_height: int = DEFAULT_START_HEIGHT
     n_users: int = 40_000
     sanctions_file: Path = SANCTIONS_FILE
+    profile: Profile = CLASSIC  # episode parameter ranges and benign mix (pipeline/simulate/profile.py)
 
     def __post_init__(self) -> None:
         if self.blocks < 1:
@@ -110,7 +112,7 @@ class Simulator:
         self.rng = random.Random(f"content:{cfg.seed}")
         self._id_rng = random.Random(f"ids:{cfg.seed}")
         self.pop = Population(cfg.seed, n_users=cfg.n_users)
-        self.background = Background(self.pop, self.rng, cfg.seed)
+        self.background = Background(self.pop, self.rng, cfg.seed, cfg.profile.tx_per_block)
         self.factory = TxFactory(self.rng, cfg.visible)
         pool = [(base58_to_hex(a), base58_to_hex(b)) for a, b in load_pool()]
         self.ctx = Ctx(self.pop, self.rng, load_sanctions(cfg.sanctions_file), pool)
