@@ -31,11 +31,11 @@ from pathlib import Path
 from pipeline.errors import InputError
 from pipeline.simulate.chain import BLOCKS_PER_HOUR, SimConfig
 from pipeline.simulate.profile import TUNING, VALIDATION, Profile
+from pipeline.simulate.run import SIMULATE_DIR, generator_version
 from pipeline.simulate.typologies import TYPOLOGIES
 
 SPLITS = ("tuning", "validation")
 DEFAULT_CACHE = Path("data/suite")
-SIMULATE_DIR = Path(__file__).resolve().parent.parent / "simulate"
 # The AMLSim sample shipped with the shared fixtures, next to the repository.
 DEFAULT_AMLSIM = Path(__file__).resolve().parents[3] / "shared" / "data" / "amlsim" / "20K_fanin200"
 _COMPLETE = "suite.json"
@@ -53,10 +53,15 @@ class SuiteChain:
     episodes: int  # per typology
     n_users: int = 40_000
 
-    def sim_config(self) -> SimConfig:
-        hours = self.blocks / BLOCKS_PER_HOUR
-        return SimConfig(blocks=self.blocks, seed=self.seed, rates={t: self.episodes / hours for t in TYPOLOGIES},
-                         n_users=self.n_users, profile=self.profile)
+    @property
+    def rate(self) -> float:
+        """Episodes per typology per simulated hour."""
+        return self.episodes / (self.blocks / BLOCKS_PER_HOUR)
+
+    def sim_config(self, blocks: int | None = None, seed: int | None = None) -> SimConfig:
+        """This chain's settings; ``blocks``/``seed`` give a chain of the same kind, longer or shorter."""
+        return SimConfig(blocks=blocks or self.blocks, seed=self.seed if seed is None else seed,
+                         rates=dict.fromkeys(TYPOLOGIES, self.rate), n_users=self.n_users, profile=self.profile)
 
 
 @dataclass(frozen=True)
@@ -90,12 +95,6 @@ def _code_version(files: list[Path]) -> str:
     for path in sorted(files):
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
-
-
-def generator_version() -> str:
-    """Hash of the simulator's code and data files: a change to any of them is a new chain."""
-    files = [p for p in SIMULATE_DIR.iterdir() if p.suffix in (".py", ".json", ".txt") and p.is_file()]
-    return _code_version(files)
 
 
 def chain_key(chain: SuiteChain, version: str) -> str:
