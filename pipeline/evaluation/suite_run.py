@@ -194,7 +194,9 @@ def run_suite(split: str = "all", cache: Path = Path("data/suite"), config: str 
     elapsed = time.monotonic() - started
     doc["seconds"] = round(elapsed, 1)
     doc["failures"] = failures
-    say(f"\nSuite run in {elapsed:.0f} s ({len(outcomes)} replays, --jobs {jobs}); "
+    say("\nep R: share of episodes an alert of their typology named (subject or details.members); ep R*: named "
+        "by any alert; addr P/R/F1 and tp/pred/lab: address level over the addresses alerts name.")
+    say(f"Suite run in {elapsed:.0f} s ({len(outcomes)} replays, --jobs {jobs}); "
         "definitions: pipeline/evaluation/metrics.py, floors: pipeline/evaluation/suite_report.py.")
     for failure in failures:
         say(f"FAILED {failure}")

@@ -160,7 +160,8 @@ class Simulator:
             _, name = self.benign_plan.popleft()
             self.benign_counts[name] += 1
             for offset, intent in sorted(self.benign.behaviours[name](), key=lambda s: s[0]):
-                self.pending.setdefault(min(last, i + offset), []).append(intent)
+                if i + offset <= last:  # unlabelled, so cut at the chain's end rather than squeezed into it
+                    self.pending.setdefault(i + offset, []).append(intent)
 
     def contract_counts(self) -> dict[str, int]:
         """Transactions so far per node contract type (``TriggerSmartContract``, ...)."""
