@@ -1,6 +1,6 @@
 """Simulator throughput: transactions generated per second, and per second written to gzip.
 
-    python bench/bench_simulate.py [--blocks 400] [--seed 1]
+    python bench/bench_simulate.py [--blocks 400] [--seed 1] [--profile classic|tuning|validation]
 
 Prints generation-only tx/s (node-shaped dicts, what the devnet and in-process demos consume) and
 end-to-end tx/s (dicts -> orjson -> gzip file). CPU seconds are reported next to wall seconds
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.simulate.chain import SimConfig, Simulator
 from pipeline.simulate.output import gc_paused
+from pipeline.simulate.profile import PROFILES
 from pipeline.simulate.run import simulate
 
 
@@ -33,8 +34,11 @@ def main() -> int:
     parser.add_argument("--blocks", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--visible", action="store_true")
+    parser.add_argument("--profile", default="classic", choices=tuple(PROFILES),
+                        help="classic (default, ~275 tx/block) or the suite's tuning/validation (~60 tx/block "
+                             "plus benign look-alikes); per-block costs weigh more at the suite's density")
     args = parser.parse_args()
-    cfg = SimConfig(blocks=args.blocks, seed=args.seed, visible=args.visible)
+    cfg = SimConfig(blocks=args.blocks, seed=args.seed, visible=args.visible, profile=PROFILES[args.profile])
 
     sim = Simulator(cfg)
 

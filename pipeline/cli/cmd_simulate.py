@@ -14,6 +14,7 @@ from pipeline.simulate.chain import (
     SimConfig,
     parse_rates,
 )
+from pipeline.simulate.profile import PROFILES
 from pipeline.simulate.run import simulate
 from pipeline.simulate.typologies import TYPOLOGIES
 
@@ -38,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rates", default="", metavar="SPEC",
                    help=f"episodes per simulated hour, e.g. 'all=2,fan_in=6,cycle=0' (default {DEFAULT_RATE:g} "
                         "each; every typology with a positive rate gets at least one episode)")
+    p.add_argument("--profile", default="classic", choices=tuple(PROFILES),
+                   help="episode parameter ranges and benign look-alikes (pipeline/simulate/profile.py): classic "
+                        "(default: the historical fixed shapes, no look-alikes), tuning, or validation (never "
+                        "tune on it); tuning and validation also set 45-70 background tx per block")
     p.add_argument("--users", type=int, default=40_000, metavar="N", help="recurring user population (default 40000)")
     p.add_argument("--start-ts", type=int, default=DEFAULT_START_TS, metavar="MS",
                    help=f"first block timestamp, ms UTC (default {DEFAULT_START_TS})")
@@ -52,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     cfg = SimConfig(blocks=args.blocks, seed=args.seed, visible=args.visible, rates=parse_rates(args.rates),
                     start_ts=args.start_ts, start_height=args.start_height, n_users=args.users,
-                    sanctions_file=args.sanctions)
+                    sanctions_file=args.sanctions, profile=PROFILES[args.profile])
     meta = simulate(cfg, args.out, progress=False if args.no_progress else None)
     print(render_summary(meta, args.out))
     return 0
@@ -71,7 +76,9 @@ def render_summary(meta: dict, out: Path) -> str:
                                        for k, v in sorted(meta["contract_counts"].items(), key=lambda kv: -kv[1])),
         (f"  labelled: {meta['labelled_addresses']:,} addresses ({meta['labelled_address_share']:.2%} of "
          f"{meta['addresses_seen']:,} seen), {meta['labelled_txs']:,} transactions"),
+        f"  profile: {meta.get('profile', 'classic')}",
         "  episodes: " + (", ".join(f"{k} {v}" for k, v in meta["typology_counts"].items()) or "none"),
+        "  benign look-alikes: " + (", ".join(f"{k} {v}" for k, v in meta.get("benign_counts", {}).items()) or "none"),
     ]
     return "\n".join(lines)
 

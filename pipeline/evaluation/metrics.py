@@ -2,9 +2,13 @@
 
 Definitions (what ``evaluate`` reports; the README and ``--help`` point here):
 
-* **Typology T, address level.** Predicted = distinct subject addresses of alerts tagged ``T``;
+* **Addresses an alert names.** Its subject (``address``) plus the other members of the structure
+  it found (``details.members``: the sources of a fan-in, the hops of a peel chain), so a detector
+  that names a whole ring is credited for every member it names, and charged for every wrong one.
+* **Typology T, address level.** Predicted = distinct addresses named by alerts tagged ``T``;
   labelled = addresses labelled ``T``; TP = both. Precision = TP / predicted, recall = TP /
-  labelled, F1 their harmonic mean. An alert tagged ``fan_in`` on an address labelled only
+  labelled, F1 their harmonic mean (0 when recall is 0: a typology nothing was predicted for
+  counts as missed, it does not drop out of the macro average). An alert tagged ``fan_in`` on an address labelled only
   ``fan_out`` counts against fan_in's precision (``precision_any`` shows it did hit *some*
   labelled address).
 * **Typology T, transaction level.** The same over distinct non-empty ``tx_id`` of alerts tagged
@@ -15,6 +19,10 @@ Definitions (what ``evaluate`` reports; the README and ``--help`` point here):
 * **Per rule.** A rule's predicted set is its own alerts' addresses / txs; its target is the union
   of the typologies it tags, or every label when it tags none (``anomaly.<name>`` detectors).
 * **Alerts per 1,000 transactions.** Alerts (distinct ``alert_id``) / transactions x 1000.
+* **Episode recall** (needs ``episode_id`` in the labels). An episode of typology T is *found* when
+  an alert tagged T names any of the episode's addresses; *found (lenient)* when any alert at all
+  names one. Recall = found episodes / episodes, per typology. It says whether an analyst would
+  have been pointed at the scheme, whatever share of its addresses the alerts covered.
 
 ``dropped`` alerts (a pending transaction that never landed) are excluded; a pending alert that
 was confirmed is one alert (same id). Undefined ratios (0/0) are ``None``, printed as ``-``.
@@ -41,6 +49,19 @@ class AlertRow(NamedTuple):
     rule_id: str
     tags: tuple[str, ...]
     status: str = "confirmed"
+    members: tuple[str, ...] = ()  # ``details.members``: other addresses of the structure found
+
+    def named(self) -> set[str]:
+        """The subject and the members: every address this alert predicts for its tags."""
+        out = {m for m in self.members if m}
+        if self.address:
+            out.add(self.address)
+        return out
+
+
+class LabelledEpisode(NamedTuple):
+    typology: str
+    addresses: frozenset[str]
 
 
 class Labels(NamedTuple):
@@ -48,6 +69,7 @@ class Labels(NamedTuple):
 
     addresses: Mapping[str, frozenset[str]]
     txs: Mapping[str, frozenset[str]] | None
+    episodes: Mapping[str, LabelledEpisode] | None = None  # episode_id -> its typology and addresses
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -71,6 +93,8 @@ class Score(NamedTuple):
     @property
     def f1(self) -> float | None:
         p, r = self.precision, self.recall
+        if r == 0.0:
+            return 0.0
         if p is None or r is None:
             return None
         return 2 * p * r / (p + r) if p + r else 0.0
@@ -102,6 +126,27 @@ class Macro(NamedTuple):
     f1: float | None
 
 
+class EpisodeRecall(NamedTuple):
+    """Per typology: labelled episodes, found by an alert of its typology, found by any alert."""
+
+    typology: str
+    episodes: int
+    found: int
+    found_any: int
+
+    @property
+    def recall(self) -> float | None:
+        return _ratio(self.found, self.episodes)
+
+    @property
+    def recall_any(self) -> float | None:
+        return _ratio(self.found_any, self.episodes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"typology": self.typology, "episodes": self.episodes, "found": self.found,
+                "found_any": self.found_any, "recall": self.recall, "recall_any": self.recall_any}
+
+
 class Report(NamedTuple):
     tx_count: int
     alerts: int
@@ -109,6 +154,7 @@ class Report(NamedTuple):
     overall: Line
     macro: list[Macro]
     rules: list[Line]
+    episodes: tuple[EpisodeRecall, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         def line(item: Line) -> dict[str, Any]:
@@ -117,7 +163,8 @@ class Report(NamedTuple):
         return {"tx_count": self.tx_count, "alerts": self.alerts,
                 "alerts_per_1k_tx": _per_1k(self.alerts, self.tx_count),
                 "overall": line(self.overall), "typologies": [line(t) for t in self.typologies],
-                "macro": [m._asdict() for m in self.macro], "rules": [line(r) for r in self.rules]}
+                "macro": [m._asdict() for m in self.macro], "rules": [line(r) for r in self.rules],
+                "episodes": [e.as_dict() for e in self.episodes]}
 
 
 def _per_1k(alerts: int, tx_count: int) -> float | None:
@@ -149,7 +196,9 @@ def evaluate(alerts: Iterable[AlertRow], labels: Labels, tx_count: int) -> Repor
 
     def line(name: str, group: list[AlertRow], target_addr: frozenset[str],
              target_tx: frozenset[str] | None) -> Line:
-        addrs = {a.address for a in group if a.address}
+        addrs: set[str] = set()
+        for a in group:
+            addrs |= a.named()
         txs = {a.tx_id for a in group if a.tx_id}
         return Line(name, len(group), _per_1k(len(group), tx_count), score(addrs, target_addr, all_addr),
                     score(txs, target_tx, all_tx) if target_tx is not None else None)
@@ -187,4 +236,26 @@ def evaluate(alerts: Iterable[AlertRow], labels: Labels, tx_count: int) -> Repor
         else:
             target_addr, target_tx = all_addr, (all_tx if tx_labels is not None else None)
         rules.append(line(rule_id, group, target_addr, target_tx))
-    return Report(tx_count, len(rows), typologies, overall, macro, rules)
+    episodes = episode_recall(rows, labels.episodes) if labels.episodes is not None else ()
+    return Report(tx_count, len(rows), typologies, overall, macro, rules, episodes)
+
+
+def episode_recall(alerts: Iterable[AlertRow], episodes: Mapping[str, LabelledEpisode]) -> tuple[EpisodeRecall, ...]:
+    """Per typology, how many labelled episodes an alert pointed at (definitions in the module docstring)."""
+    named_by_tag: dict[str, set[str]] = {}
+    named_any: set[str] = set()
+    for a in alerts:
+        if a.status == "dropped":
+            continue
+        named = a.named()
+        named_any |= named
+        for t in a.tags:
+            named_by_tag.setdefault(t, set()).update(named)
+    counts: dict[str, list[int]] = {}
+    for ep in episodes.values():
+        c = counts.setdefault(ep.typology, [0, 0, 0])
+        c[0] += 1
+        c[1] += not ep.addresses.isdisjoint(named_by_tag.get(ep.typology, ()))
+        c[2] += not ep.addresses.isdisjoint(named_any)
+    order = [t for t in TYPOLOGIES if t in counts] + sorted(set(counts) - set(TYPOLOGIES))
+    return tuple(EpisodeRecall(t, *counts[t]) for t in order)

@@ -38,6 +38,10 @@ def format_report(report: Report, title: str = "") -> str:
     for m in report.macro:
         lines.append(f"{'macro avg (' + m.level + ')':<{width}} {'':>7} {'':>7}   "
                      f"P {_f(m.precision)}  R {_f(m.recall)}  F1 {_f(m.f1)}")
+    if report.episodes:
+        lines += ["", "episode recall (found by an alert of its typology / by any alert naming one of its addresses)"]
+        lines += [f"  {e.typology:<{width - 2}} {e.found:>4}/{e.episodes:<4} {_f(e.recall):>5}   any: "
+                  f"{e.found_any:>4}/{e.episodes:<4} {_f(e.recall_any):>5}" for e in report.episodes]
     if report.rules:
         lines += ["", f"{'per rule':<{width}}", rule]
         lines += [_row(r, width) for r in report.rules]

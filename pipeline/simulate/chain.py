@@ -1,4 +1,4 @@
-"""The simulated chain: blocks with background traffic and scheduled, labelled episodes.
+"""The simulated chain: blocks with background traffic, benign look-alikes and labelled episodes.
 
 Deterministic by seed: every random draw comes from ``random.Random`` streams seeded from the
 run's seed (one for content, one for ids and signatures, one for the cast), and nothing reads the
@@ -19,10 +19,13 @@ from typing import Any
 
 from pipeline.errors import ConfigError, InputError
 from pipeline.simulate.background import Background
+from pipeline.simulate.benign import Benign
+from pipeline.simulate.episode import EpisodeBuilder, Kit
 from pipeline.simulate.lookalikes import load_pool
 from pipeline.simulate.population import Population
+from pipeline.simulate.profile import CLASSIC, Profile
 from pipeline.simulate.txbuild import CONTRACT_TYPE, Intent, TxFactory
-from pipeline.simulate.typologies import TYPOLOGIES, Ctx
+from pipeline.simulate.typologies import TYPOLOGIES
 from pipeline.tron.address import base58_to_hex
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ class SimConfig:
     start_height: int = DEFAULT_START_HEIGHT
     n_users: int = 40_000
     sanctions_file: Path = SANCTIONS_FILE
+    profile: Profile = CLASSIC  # episode parameter ranges and benign mix (pipeline/simulate/profile.py)
 
     def __post_init__(self) -> None:
         if self.blocks < 1:
@@ -88,16 +92,29 @@ def load_sanctions(path: Path) -> list[str]:
 
 def plan_episodes(cfg: SimConfig, rng: random.Random) -> list[tuple[int, str]]:
     """Episode start blocks, spread evenly (with jitter) over the run; every typology with a
-    positive rate gets at least one episode, so short runs still contain all of them."""
+    positive rate gets at least one episode, so short runs still contain all of them. When the
+    profile's episodes can last long, the last stretch of the chain (up to a quarter) gets no new
+    starts, so long episodes are not all squeezed into the blocks left."""
     plan = []
+    usable = cfg.blocks * (1.0 - min(0.25, cfg.profile.span_blocks[1] / (2.0 * cfg.blocks)))
     for name in TYPOLOGIES:
         rate = cfg.rates.get(name, 0.0)
         if rate <= 0:
             continue
         count = max(1, round(rate * cfg.blocks / BLOCKS_PER_HOUR))
-        width = cfg.blocks / count
+        width = usable / count
         for k in range(count):
             plan.append((min(cfg.blocks - 1, int(width * k + rng.random() * width * 0.8)), name))
+    plan.sort()
+    return plan
+
+
+def plan_benign(cfg: SimConfig, rng: random.Random) -> list[tuple[int, str]]:
+    """Start blocks of benign look-alikes: each behaviour at its rate, uniformly over the run."""
+    plan = []
+    for name, rate in cfg.profile.benign.rates().items():
+        count = round(rate * cfg.blocks / BLOCKS_PER_HOUR)
+        plan += [(int(rng.random() * cfg.blocks), name) for _ in range(count)]
     plan.sort()
     return plan
 
@@ -110,11 +127,14 @@ class Simulator:
         self.rng = random.Random(f"content:{cfg.seed}")
         self._id_rng = random.Random(f"ids:{cfg.seed}")
         self.pop = Population(cfg.seed, n_users=cfg.n_users)
-        self.background = Background(self.pop, self.rng, cfg.seed)
+        self.background = Background(self.pop, self.rng, cfg.seed, cfg.profile.tx_per_block)
         self.factory = TxFactory(self.rng, cfg.visible)
         pool = [(base58_to_hex(a), base58_to_hex(b)) for a, b in load_pool()]
-        self.ctx = Ctx(self.pop, self.rng, load_sanctions(cfg.sanctions_file), pool)
+        self.kit = Kit(self.pop, self.rng, load_sanctions(cfg.sanctions_file), pool, cfg.profile)
         self.plan = deque(plan_episodes(cfg, random.Random(f"plan:{cfg.seed}")))
+        self.benign = Benign(self.pop, self.rng, cfg.profile.benign, cfg.seed)
+        self.benign_plan = deque(plan_benign(cfg, random.Random(f"benign-plan:{cfg.seed}")))
+        self.benign_counts: dict[str, int] = dict.fromkeys(self.benign.behaviours, 0)
         self.pending: dict[int, list[Intent]] = {}
         self.labels: list[tuple[str, str, str, str]] = []  # hex address, typology, episode, role
         self.labelled_txs: list[tuple[str, str, str]] = []  # tx id, typology, episode
@@ -129,13 +149,19 @@ class Simulator:
             _, name = self.plan.popleft()
             self.episode_counts[name] += 1
             eid = f"{name}-{self.episode_counts[name]:04d}"
-            episode = TYPOLOGIES[name](self.ctx)
+            episode = TYPOLOGIES[name](EpisodeBuilder(self.kit, last - i))
             for address, role in episode.roles:
                 self.labels.append((address, name, eid, role))
             for offset, intent, labelled in sorted(episode.steps, key=lambda s: s[0]):
                 if labelled:
                     intent = intent._replace(label=(name, eid))
                 self.pending.setdefault(min(last, i + offset), []).append(intent)
+        while self.benign_plan and self.benign_plan[0][0] <= i:
+            _, name = self.benign_plan.popleft()
+            self.benign_counts[name] += 1
+            for offset, intent in sorted(self.benign.behaviours[name](), key=lambda s: s[0]):
+                if i + offset <= last:  # unlabelled, so cut at the chain's end rather than squeezed into it
+                    self.pending.setdefault(i + offset, []).append(intent)
 
     def contract_counts(self) -> dict[str, int]:
         """Transactions so far per node contract type (``TriggerSmartContract``, ...)."""

@@ -16,9 +16,10 @@ from itertools import accumulate
 import numpy as np
 
 from pipeline.tron.address import base58_to_hex
-from pipeline.tron.tokens import DEFAULT_TRC20, USDT
+from pipeline.tron.tokens import DEFAULT_TRC20, USDC, USDT
 
 USDT_HEX = base58_to_hex(USDT)
+USDC_HEX = base58_to_hex(USDC)
 # The other TRC20 tokens background traffic uses, with decimals (USDC first: the common one).
 OTHER_TRC20 = tuple((base58_to_hex(t.token), t.decimals) for t in DEFAULT_TRC20 if t.token != USDT)
 TRC10_ASSETS = ("1002000", "1004937", "1005027", "1005023", "1005026", "1004978")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -15,6 +16,19 @@ from pipeline.simulate.chain import BLOCK_MS, SimConfig, Simulator
 from pipeline.tron.address import hex_to_base58
 
 log = logging.getLogger(__name__)
+SIMULATE_DIR = Path(__file__).resolve().parent
+
+
+def generator_version() -> str:
+    """Hash of the simulator's code and data files: what a cached chain was made by.
+
+    Any edit to the generators, the profiles or the shipped lists changes it, so a cache keyed on it
+    (``evaluate --suite``, the main job) regenerates exactly when the chain would differ.
+    """
+    h = hashlib.sha256()
+    for path in sorted(p for p in SIMULATE_DIR.iterdir() if p.is_file() and p.suffix in (".py", ".json", ".txt")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def _with_progress(blocks: Iterator[dict[str, Any]], total: int, progress: bool | None) -> Iterator[dict[str, Any]]:
@@ -61,6 +75,8 @@ def simulate(cfg: SimConfig, out_dir: Path, progress: bool | None = None) -> dic
     meta = {
         "generator": "pipeline.simulate",
         "seed": cfg.seed,
+        "profile": cfg.profile.name,
+        "generator_version": generator_version(),
         "blocks": n_blocks,
         "visible": cfg.visible,
         "start_height": cfg.start_height,
@@ -71,6 +87,7 @@ def simulate(cfg: SimConfig, out_dir: Path, progress: bool | None = None) -> dic
         "contract_counts": dict(sorted(sim.contract_counts().items())),
         "rates_per_hour": dict(sorted(cfg.rates.items())),
         "typology_counts": {t: n for t, n in sim.episode_counts.items() if n},
+        "benign_counts": {b: n for b, n in sim.benign_counts.items() if n},
         "labelled_by_typology": _by_typology(labels, sim.labelled_txs),
         "labelled_addresses": labelled_addresses,
         "labelled_txs": len(sim.labelled_txs),

@@ -1,209 +1,224 @@
 """Injected money-laundering and fraud typologies: each call draws one labelled episode.
 
-An episode is a list of ``(block_offset, intent, labelled)`` steps plus the roles of the
-addresses involved. Shapes follow AMLworld's laundering patterns (fan-in/out, scatter-gather,
-gather-scatter, cycle, stack, peel chain, pass-through mules) and the TRON-specific frauds
-analysts see most: address poisoning, approval phishing, sanctioned exposure and account
-permission takeover. Offsets stay within ~40 blocks (two minutes) so even short runs hold whole
-episodes; amounts are USDT base units (6 decimals) unless stated.
+Shapes follow AMLworld's laundering patterns (fan-in/out, scatter-gather, gather-scatter, cycle,
+stack, peel chain, pass-through mules) and the TRON-specific frauds analysts see most: address
+poisoning, approval phishing, sanctioned exposure and account permission takeover.
+
+Every parameter is drawn per episode from the chain's profile (:mod:`pipeline.simulate.profile`)
+through an :class:`~pipeline.simulate.episode.EpisodeBuilder`: how many participants, whether
+they are new or long-standing addresses, the token, the amounts and their rounding, the cuts, and
+how long the scheme takes (seconds to hours). The *shape* is what stays: that is what a detector
+should learn. Every participant is labelled with its role; the exchanges schemes cash out to,
+rental providers and the ordinary side activity are not.
 """
 
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Callable
-from typing import NamedTuple
 
-from pipeline.simulate.population import USDT_HEX, Population
+from pipeline.simulate.episode import Episode, EpisodeBuilder, Kit, split
+from pipeline.simulate.population import USDC_HEX, USDT_HEX
 from pipeline.simulate.txbuild import APPROVE, MAX_UINT256, PERMISSION, TRC20, TRC20_FROM, TRX, Intent
 
-Step = tuple[int, Intent, bool]
+# re-exported for callers that built episodes by hand
+__all__ = ["TYPOLOGIES", "Episode", "EpisodeBuilder", "Kit"]
 
 
-class Episode(NamedTuple):
-    steps: list[Step]
-    roles: list[tuple[str, str]]  # (hex address, role)
+def _n(c: EpisodeBuilder, bounds: tuple[int, int]) -> int:
+    return c.rng.randint(*bounds)
 
 
-class Ctx(NamedTuple):
-    """What typology generators draw from: the cast, a seeded rng, and the shipped lists."""
-
-    pop: Population
-    rng: random.Random
-    sanctioned: list[str]  # hex
-    lookalikes: list[tuple[str, str]]  # (regular counterparty hex, lookalike hex)
-
-    def new(self) -> str:
-        """A fresh address for an episode; kept out of the background's newcomer ring so labelled
-        addresses do not also turn up in unrelated background transactions."""
-        return self.pop.fresh(remember=False)
-
-    def victim(self) -> str:
-        """An existing user drawn uniformly (not by activity), so no busy user is a serial victim."""
-        return self.pop.users[int(self.rng.random() * len(self.pop.users))]
+def _cash_out(c: EpisodeBuilder, t: int, src: str, amount: int) -> None:
+    """Send ``amount`` to an exchange in one to three pieces from ``t`` on."""
+    for part in split(amount, c.rng.randint(1, 3), c.rng):
+        c.pay(t, src, c.pop.exchange(c.rng), part)
+        t = c.after(t, 0.0, 0.05)
 
 
-def usdt(rng: random.Random, lo: float, hi: float) -> int:
-    """Log-uniform USDT amount between ``lo`` and ``hi`` whole dollars, in base units."""
-    return int(math.exp(rng.uniform(math.log(lo), math.log(hi))) * 1_000_000)
+def fan_in(c: EpisodeBuilder) -> Episode:
+    sources = c.parties("source", _n(c, c.p.fan))
+    collector = c.party("collector")
+    total = 0
+    for s in sources:
+        amount = c.amount()
+        c.pay(c.at(0.0, 0.7), s, collector, amount)
+        total += amount
+    _cash_out(c, c.at(0.75, 1.0), collector, c.cut(total))
+    return c.done()
 
 
-def _pay(src: str, dst: str, amount: int, token: str = USDT_HEX) -> Intent:
-    return Intent(TRX, src, dst, amount) if token == "TRX" else Intent(TRC20, src, dst, amount, token)
+def fan_out(c: EpisodeBuilder) -> Episode:
+    source = c.funder = c.party("source")
+    recipients = c.parties("recipient", _n(c, c.p.fan))
+    if c.rng.random() < 0.5:  # the pot arrives first, from an exchange withdrawal
+        c.pay(c.lead, c.pop.exchange(c.rng), source, c.amount(len(recipients)), labelled=False)
+    for d in recipients:
+        t = c.at(0.05, 0.8)
+        amount = c.amount()
+        c.pay(t, source, d, amount)
+        if c.rng.random() < 0.3:
+            c.pay(c.after(t, 0.02, 0.2), d, c.pop.exchange(c.rng), c.cut(amount))
+    return c.done()
 
 
-def fan_in(c: Ctx) -> Episode:
-    r, collector = c.rng, c.new()
-    sources = [c.new() for _ in range(r.randint(8, 14))]
-    steps: list[Step] = [(r.randint(0, 20), _pay(s, collector, usdt(r, 800, 9_900)), True) for s in sources]
-    steps.append((24, _pay(collector, c.pop.exchange(r), usdt(r, 5_000, 50_000)), True))
-    return Episode(steps, [(s, "source") for s in sources] + [(collector, "collector")])
-
-
-def fan_out(c: Ctx) -> Episode:
-    r, source = c.rng, c.new()
-    recipients = [c.new() for _ in range(r.randint(8, 14))]
-    steps: list[Step] = [(r.randint(0, 20), _pay(source, d, usdt(r, 500, 9_000)), True) for d in recipients]
-    return Episode(steps, [(source, "source")] + [(d, "recipient") for d in recipients])
-
-
-def scatter_gather(c: Ctx) -> Episode:
-    r, origin, gatherer = c.rng, c.new(), c.new()
-    mids = [c.new() for _ in range(r.randint(5, 10))]
-    steps: list[Step] = []
+def scatter_gather(c: EpisodeBuilder) -> Episode:
+    origin = c.funder = c.party("origin")
+    mids = c.parties("intermediate", _n(c, c.p.width))
+    gatherer = c.party("gatherer")
     for m in mids:
-        amount = usdt(r, 2_000, 9_500)
-        steps.append((r.randint(0, 8), _pay(origin, m, amount), True))
-        steps.append((r.randint(10, 25), _pay(m, gatherer, amount * 99 // 100), True))
-    roles = [(origin, "origin")] + [(m, "intermediate") for m in mids] + [(gatherer, "gatherer")]
-    return Episode(steps, roles)
+        amount = c.amount()
+        c.pay(c.at(0.0, 0.4), origin, m, amount)
+        c.pay(c.at(0.45, 1.0), m, gatherer, c.cut(amount))
+    return c.done()
 
 
-def gather_scatter(c: Ctx) -> Episode:
-    r, hub = c.rng, c.new()
-    sources = [c.new() for _ in range(r.randint(5, 10))]
-    sinks = [c.new() for _ in range(r.randint(5, 10))]
-    steps: list[Step] = [(r.randint(0, 10), _pay(s, hub, usdt(r, 1_000, 9_000)), True) for s in sources]
-    steps += [(r.randint(14, 28), _pay(hub, d, usdt(r, 800, 7_000)), True) for d in sinks]
-    return Episode(steps, [(s, "source") for s in sources] + [(hub, "hub")] + [(d, "recipient") for d in sinks])
+def gather_scatter(c: EpisodeBuilder) -> Episode:
+    sources = c.parties("source", _n(c, c.p.width))
+    hub = c.party("hub")
+    sinks = c.parties("recipient", _n(c, c.p.width))
+    total = 0
+    for s in sources:
+        amount = c.amount()
+        c.pay(c.at(0.0, 0.45), s, hub, amount)
+        total += amount
+    for d, part in zip(sinks, split(c.cut(total), len(sinks), c.rng)):
+        c.pay(c.at(0.5, 1.0), hub, d, part)
+    return c.done()
 
 
-def cycle(c: Ctx) -> Episode:
-    r = c.rng
-    members = [c.new() for _ in range(r.randint(3, 6))]
-    token = "TRX" if r.random() < 0.3 else USDT_HEX
-    amount = usdt(r, 3_000, 60_000) * (8 if token == "TRX" else 1)
-    steps: list[Step] = []
-    for i, m in enumerate(members):
-        steps.append((3 * i + r.randint(0, 2), _pay(m, members[(i + 1) % len(members)], amount, token), True))
-        amount = amount * r.randint(980, 995) // 1000
-    return Episode(steps, [(m, "member") for m in members])
+def cycle(c: EpisodeBuilder) -> Episode:
+    members = c.parties("member", _n(c, c.p.cycle_len))
+    amount = c.amount(3.0)
+    laps = 2 if c.rng.random() < 0.25 else 1
+    legs = len(members) * laps
+    times = sorted(c.at(0.0, 1.0) for _ in range(legs))
+    for k in range(legs):
+        i = k % len(members)
+        c.pay(max(times[k], times[k - 1] + 1 if k else 0), members[i], members[(i + 1) % len(members)], amount)
+        amount = c.cut(amount)
+    return c.done()
 
 
-def stack(c: Ctx) -> Episode:
-    r, origin, sink = c.rng, c.new(), c.new()
-    width = r.randint(3, 5)
-    layer1 = [c.new() for _ in range(width)]
-    layer2 = [c.new() for _ in range(width)]
-    steps: list[Step] = []
-    for a, b in zip(layer1, layer2):
-        amount = usdt(r, 3_000, 20_000)
-        steps.append((r.randint(0, 3), _pay(origin, a, amount), True))
-        steps.append((r.randint(6, 10), _pay(a, b, amount * 99 // 100), True))
-        steps.append((r.randint(13, 18), _pay(b, sink, amount * 98 // 100), True))
-    roles = [(origin, "origin")] + [(a, "layer1") for a in layer1] + [(b, "layer2") for b in layer2]
-    return Episode(steps, roles + [(sink, "sink")])
+def stack(c: EpisodeBuilder) -> Episode:
+    origin = c.funder = c.party("origin")
+    width, depth = _n(c, c.p.width), _n(c, c.p.stack_depth)
+    layers = [c.parties(f"layer{k + 1}", width) for k in range(depth)]
+    sink = c.party("sink")
+    for lane in range(width):
+        amount, t, src = c.amount(), c.at(0.0, 0.2), origin
+        for k in range(depth):
+            c.pay(t, src, layers[k][lane], amount)
+            src, amount = layers[k][lane], c.cut(amount)
+            t = c.at((k + 1) / (depth + 1), (k + 1.8) / (depth + 1))
+        c.pay(t, src, sink, amount)
+    return c.done()
 
 
-def peel_chain(c: Ctx) -> Episode:
-    r = c.rng
-    hops = [c.new() for _ in range(r.randint(6, 10))]
-    token = "TRX" if r.random() < 0.4 else USDT_HEX
-    amount = usdt(r, 20_000, 200_000) * (8 if token == "TRX" else 1)
-    steps: list[Step] = []
+def peel_chain(c: EpisodeBuilder) -> Episode:
+    hops = c.parties("hop", _n(c, c.p.hops))
+    amount = c.amount(8.0)
+    times = sorted(c.at(0.0, 1.0) for _ in range(len(hops) - 1))
     for i in range(len(hops) - 1):
-        peel = amount * r.randint(2, 8) // 100
-        steps.append((3 * i, _pay(hops[i], c.pop.exchange(r), peel, token), True))
+        t = max(times[i], times[i - 1] + 1 if i else 0)
+        times[i] = t
+        peel = amount - c.cut(amount, c.p.peel)
+        c.pay(t, hops[i], c.pop.exchange(c.rng), max(1, peel))
         amount -= peel
-        steps.append((3 * i + 1, _pay(hops[i], hops[i + 1], amount, token), True))
-    return Episode(steps, [(h, "hop") for h in hops])
+        c.pay(t + (c.rng.random() < 0.5), hops[i], hops[i + 1], amount)
+    return c.done()
 
 
-def mule_pass_through(c: Ctx) -> Episode:
-    r, source, exit_ = c.rng, c.new(), c.new()
-    mules = [c.new() for _ in range(r.randint(3, 6))]
-    steps: list[Step] = []
+def mule_pass_through(c: EpisodeBuilder) -> Episode:
+    source = c.funder = c.party("source")
+    mules = c.parties("mule", _n(c, c.p.width))
+    exit_ = c.party("exit")
+    total = 0
     for m in mules:
-        t, amount = r.randint(0, 15), usdt(r, 1_000, 15_000)
-        steps.append((t, _pay(source, m, amount), True))
-        steps.append((t + r.randint(1, 2), _pay(m, exit_, amount * r.randint(95, 99) // 100), True))
-    steps.append((22, _pay(exit_, c.pop.exchange(r), usdt(r, 3_000, 40_000)), True))
-    return Episode(steps, [(source, "source")] + [(m, "mule") for m in mules] + [(exit_, "exit")])
+        t, amount = c.at(0.0, 0.6), c.amount()
+        c.pay(t, source, m, amount)
+        forwarded = c.cut(amount)
+        c.pay(c.after(t, 0.0, 0.25), m, exit_, forwarded)
+        total += forwarded
+    _cash_out(c, c.at(0.9, 1.0), exit_, c.cut(total))
+    return c.done()
 
 
-def address_poisoning(c: Ctx) -> Episode:
+def address_poisoning(c: EpisodeBuilder) -> Episode:
     """A victim pays its regular counterparty; a lookalike (same 4+4 chars) then poisons its history."""
     r = c.rng
-    regular, look = c.lookalikes[int(r.random() * len(c.lookalikes))]
-    victim, attacker = c.victim(), c.new()
-    paid = usdt(r, 200, 20_000)
-    steps: list[Step] = [(0, _pay(victim, regular, paid), False), (1, _pay(victim, regular, paid // 2), False)]
-    steps.append((r.randint(2, 4), Intent(TRC20_FROM, attacker, look, 0, USDT_HEX, src=victim), True))
-    steps.append((r.randint(3, 6), _pay(look, victim, r.randint(1_000, 1_000_000)), True))
+    regular, look = c.kit.lookalikes[int(r.random() * len(c.kit.lookalikes))]
+    victim = c.victim()
+    c.known(look, "lookalike")
+    attacker = c.party("attacker", may_exist=False)
+    token = USDT_HEX if c.token == "TRX" else c.token
+    paid = c.amount(token=token)
+    t0 = c.at(0.0, 0.2)
+    for k in range(r.randint(1, 3)):  # the victim's real habit (not labelled: ordinary payments)
+        c.pay(max(0, t0 - k * r.randint(1, 200)), victim, regular, c.cut(paid, (0.0, 0.5)), token, labelled=False)
+    t = c.after(t0, 0.0, 0.3)
+    c.step(t, Intent(TRC20_FROM, attacker, look, 0, token, src=victim))
+    if r.random() < 0.7:
+        c.step(c.after(t, 0.0, 0.1), Intent(TRC20, look, victim, r.randint(1, 1_000_000), token))
     if r.random() < 0.5:
-        steps.append((r.randint(3, 6), Intent(TRX, look, victim, r.randint(1, 100_000)), True))
+        c.step(c.after(t, 0.0, 0.1), Intent(TRX, look, victim, r.randint(1, 100_000)))
     if r.random() < 0.35:
-        steps.append((r.randint(10, 30), _pay(victim, look, paid), True))
-    return Episode(steps, [(victim, "victim"), (look, "lookalike"), (attacker, "attacker")])
+        c.pay(c.at(0.7, 1.0), victim, look, paid, token)
+    return c.done()
 
 
-def approval_phishing(c: Ctx) -> Episode:
-    """Unlimited approve to a fresh spender, then a transferFrom drain and dispersal."""
+def approval_phishing(c: EpisodeBuilder) -> Episode:
+    """An approval (usually unlimited) to the attacker's spender, a transferFrom drain, dispersal."""
     r = c.rng
-    victim, spender, drain = c.victim(), c.new(), c.new()
-    stolen = usdt(r, 1_000, 80_000)
-    steps: list[Step] = [(0, Intent(APPROVE, victim, spender, MAX_UINT256, USDT_HEX), True),
-                         (r.randint(3, 15), Intent(TRC20_FROM, spender, drain, stolen, USDT_HEX, src=victim), True)]
-    outs = [c.new() for _ in range(r.randint(3, 5))]
-    left = stolen
-    for d in outs:
-        part = left * r.randint(25, 45) // 100
-        steps.append((r.randint(17, 27), _pay(drain, d, part), True))
-        left -= part
-    steps.append((r.randint(30, 36), _pay(outs[0], c.pop.exchange(r), usdt(r, 200, 5_000)), True))
-    roles = [(victim, "victim"), (spender, "spender"), (drain, "drain")] + [(d, "dispersal") for d in outs]
-    return Episode(steps, roles)
+    victim = c.victim()
+    spender, drain = c.party("spender", may_exist=False), c.party("drain")
+    c.funder = spender
+    token = USDT_HEX if c.token == "TRX" else c.token
+    stolen = c.amount(4.0, token=token)
+    allowance = MAX_UINT256 if r.random() < 0.75 else stolen * r.randint(1, 20)
+    t = c.at(0.0, 0.1)
+    c.step(t, Intent(APPROVE, victim, spender, allowance, token))
+    t = c.after(t, 0.0, 0.4)
+    c.step(t, Intent(TRC20_FROM, spender, drain, stolen, token, src=victim))
+    outs = c.parties("dispersal", max(2, _n(c, c.p.width) // 2))
+    for d, part in zip(outs, split(c.cut(stolen), len(outs), r)):
+        t2 = c.after(t, 0.0, 0.4)
+        c.pay(t2, drain, d, part, token)
+        if r.random() < 0.5:
+            c.pay(c.after(t2, 0.0, 0.3), d, c.pop.exchange(r), c.cut(part), token)
+    return c.done()
 
 
-def sanctioned_exposure(c: Ctx) -> Episode:
-    """Funds from an OFAC-listed address reach a recipient directly or through 1-2 hops."""
+def sanctioned_exposure(c: EpisodeBuilder) -> Episode:
+    """Funds from an OFAC-listed address reach a recipient directly or through a few hops."""
     r = c.rng
-    sanctioned = c.sanctioned[int(r.random() * len(c.sanctioned))]
-    hops = [c.new() for _ in range(r.choice((0, 1, 1, 2)))]
-    recipient = c.new()
-    path = [sanctioned] + hops + [recipient]
-    amount, steps = usdt(r, 2_000, 200_000), []
+    sanctioned = c.known(c.kit.sanctioned[int(r.random() * len(c.kit.sanctioned))], "sanctioned")
+    hops = c.parties("intermediary", _n(c, c.p.sanction_hops))
+    recipient = c.party("recipient")
+    path = [sanctioned, *hops, recipient]
+    amount = c.amount(2.0)
+    times = sorted(c.at(0.0, 1.0) for _ in range(len(path) - 1))
     for i in range(len(path) - 1):
-        steps.append((4 * i + r.randint(0, 2), _pay(path[i], path[i + 1], amount), True))
-        amount = amount * r.randint(97, 99) // 100
-    roles = [(sanctioned, "sanctioned")] + [(h, "intermediary") for h in hops] + [(recipient, "recipient")]
-    return Episode(steps, roles)
+        c.pay(times[i] + i, path[i], path[i + 1], amount)
+        amount = c.cut(amount)
+    return c.done()
 
 
-def permission_takeover(c: Ctx) -> Episode:
+def permission_takeover(c: EpisodeBuilder) -> Episode:
     """AccountPermissionUpdate hands owner and active keys to a foreign address, then outflows."""
     r = c.rng
-    victim, controller = c.victim(), c.new()
-    receivers = [c.new() for _ in range(r.randint(2, 3))]
-    steps: list[Step] = [(0, Intent(PERMISSION, victim, controller), True)]
+    victim = c.victim()
+    controller = c.party("controller", may_exist=False)
+    receivers = c.parties("receiver", r.randint(2, max(2, c.p.width[1] // 3)))
+    t = c.at(0.0, 0.3)
+    c.step(t, Intent(PERMISSION, victim, controller))
+    c.funder = victim
     for d in receivers:
-        steps.append((r.randint(2, 10), _pay(victim, d, usdt(r, 1_000, 50_000)), True))
-    steps.append((r.randint(2, 10), Intent(TRX, victim, receivers[0], usdt(r, 100, 5_000)), True))
-    return Episode(steps, [(victim, "victim"), (controller, "controller")] + [(d, "receiver") for d in receivers])
+        token = r.choice(("TRX", USDT_HEX, USDC_HEX, c.token))
+        c.pay(c.after(t, 0.0, 0.6), victim, d, c.amount(token=token), token)
+    return c.done()
 
 
-TYPOLOGIES: dict[str, Callable[[Ctx], Episode]] = {
+TYPOLOGIES: dict[str, Callable[[EpisodeBuilder], Episode]] = {
     "fan_in": fan_in, "fan_out": fan_out, "scatter_gather": scatter_gather, "gather_scatter": gather_scatter,
     "cycle": cycle, "stack": stack, "peel_chain": peel_chain, "mule_pass_through": mule_pass_through,
     "address_poisoning": address_poisoning, "approval_phishing": approval_phishing,

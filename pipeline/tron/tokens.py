@@ -25,11 +25,12 @@ class TokenInfo(NamedTuple):
 
 TRX = TokenInfo("TRX", "TRX", 6, 0.25)
 USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+USDC = "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8"
 
 # The major TRC20 tokens by transfer volume. Addresses are checked at load.
 DEFAULT_TRC20: tuple[TokenInfo, ...] = (
     TokenInfo(USDT, "USDT", 6, 1.0),
-    TokenInfo("TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8", "USDC", 6, 1.0),
+    TokenInfo(USDC, "USDC", 6, 1.0),
     TokenInfo("TPYmHEhy5n8TCEfYGqW2rPxsghSfzghPDn", "USDD", 18, 1.0),
     TokenInfo("TUpMhErZL2fhh4sVNULAbNKLokS4GjC1F4", "TUSD", 18, 1.0),
     TokenInfo("TMwFHYXLJaRUPeW6421aqXL4ZEzPRFGkGT", "USDJ", 18, 1.0),

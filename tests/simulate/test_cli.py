@@ -31,3 +31,28 @@ def test_simulate_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_bad_rates_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_pipeline.main(["simulate", "--blocks", "5", "--out", str(tmp_path), "--rates", "bogus=1"]) == 2
     assert "unknown typology 'bogus'" in capsys.readouterr().err
+
+
+def test_simulate_with_a_profile_records_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_pipeline.main(["simulate", "--blocks", "40", "--seed", "2", "--users", "2000", "--out", str(tmp_path),
+                              "--profile", "validation", "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "profile: validation" in out and "deposit_sweep" in out
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["profile"] == "validation" and meta["benign_counts"]["deposit_sweep"] > 0
+    assert len(meta["generator_version"]) == 16
+
+
+def test_main_job_chain_is_validation_and_reused_only_when_identical(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.cli.cmd_demo import _simulated_chain
+
+    _simulated_chain(tmp_path, 30, 4, "validation", progress=False)
+    assert "(validation profile)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "meta.json").read_text())["profile"] == "validation"
+    _simulated_chain(tmp_path, 30, 4, "validation", progress=False)
+    assert "Reusing" in capsys.readouterr().out
+    _simulated_chain(tmp_path, 30, 4, "tuning", progress=False)  # another profile: generated again
+    assert "Simulated" in capsys.readouterr().out
+    assert json.loads((tmp_path / "meta.json").read_text())["profile"] == "tuning"
