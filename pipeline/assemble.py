@@ -38,13 +38,14 @@ def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | N
 
     lists = WatchlistLoader(a.watchlists) if a.watchlists else None  # the first load must succeed
     watchlists = lists.current() if lists is not None else None
-    ruleset = load_ruleset(list(a.rules), watchlists) if a.rules else None
+    ruleset = load_ruleset(list(a.rules), watchlists, max_bytes=a.max_yaml_bytes) if a.rules else None
     allow = None  # scopes are checked against the rules just loaded; the first load must succeed
     if a.allowlists:
         allow = AllowlistLoader(a.allowlists, known_rules={r.id for r in ruleset.rules} if ruleset else None)
     hot = None  # holds what is in force; looks at the files again only with an interval set
     if ruleset is not None or lists is not None or allow is not None:
-        hot = HotReload(ruleset, list(a.rules), lists, a.reload_interval_s or math.inf, allow=allow)
+        hot = HotReload(ruleset, list(a.rules), lists, a.reload_interval_s or math.inf, allow=allow,
+                        max_yaml_bytes=a.max_yaml_bytes)
     routing = None
     if settings.tickets.enabled:
         from pipeline.tickets.service import routing_for

@@ -55,6 +55,7 @@ class AnalyticsSettings:
     allowlists: str = str(REPO / "rules" / "allow")  # allow (suppression) lists; "" = none
     reload_interval_s: float = 5.0  # how often rule and watchlist files are checked for edits; 0 = never
     model: str = str(REPO / "models" / "iforest")  # model directory or card; "" = no anomaly scoring
+    max_yaml_bytes: int = 1_048_576  # a larger rule or ticket-routing file is refused unread
     anomaly_threshold: float = -1.0  # calibrated 0-100; -1 = the model card's threshold
     shards: int = 32  # address shards: fixed, so results do not depend on the worker count
     long_window_s: int = 3600
@@ -114,7 +115,7 @@ class Settings:
         _positive("pipeline.epoch_interval_s", self.pipeline.epoch_interval_s)
         a = self.analytics
         for name in ("shards", "long_window_s", "short_window_s", "min_score_rows", "max_wait_ms",
-                     "first_seen_capacity"):
+                     "first_seen_capacity", "max_yaml_bytes"):
             _positive(f"analytics.{name}", getattr(a, name))
         if a.first_seen_horizon_s < a.long_window_s:
             raise ConfigError(f"analytics.first_seen_horizon_s: must be >= analytics.long_window_s "

@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import RuleError
 from pipeline.records import SEVERITIES, Alert
-from pipeline.rules.yamlsrc import MarkedMap, load_yaml
 from pipeline.tickets.errors import RoutingError
 from pipeline.tickets.secrets import Secret, resolve_secret
+from pipeline.yamlsafe import MarkedMap, YamlError, load_yaml
 
 KINDS = ("webhook", "jira", "servicenow", "pagerduty", "opsgenie", "github")
 GROUPS = ("alert", "subject")
@@ -184,7 +183,7 @@ def load_routing_text(text: str, path: str = "<string>", env: Mapping[str, str] 
     errors: list[str] = []
     try:
         doc = load_yaml(text, path)
-    except RuleError as err:
+    except YamlError as err:
         raise RoutingError([str(err)]) from None
     if not isinstance(doc, MarkedMap):
         raise RoutingError([f"{path}:1: a routing file is a mapping with 'destinations:' and 'routes:'"])
