@@ -50,7 +50,7 @@ def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | N
     if settings.tickets.enabled:
         from pipeline.tickets.service import routing_for
 
-        routing = routing_for(settings.tickets.routing, ruleset.ticket_rule_ids if ruleset else frozenset())
+        routing = routing_for(settings, ruleset.ticket_rule_ids if ruleset else frozenset())
     return AnalyticsSpec(
         windows=window_config(a),
         watchlist=watchlists.addresses if watchlists is not None else frozenset(),

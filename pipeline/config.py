@@ -83,6 +83,8 @@ class TicketSettings:
     enabled: bool = False  # queue alerts that match the routing file and deliver them (docs/tickets.md)
     routing: str = str(REPO / "rules" / "tickets" / "routing.yaml")
     drain_s: float = 30.0  # at the end of a replay, wait up to this long for open deliveries
+    allowed_hosts: tuple[str, ...] = ()  # destination hosts (exact, or ".example.com": subdomains); () = any
+    secrets_dir: str = ""  # {file: ...} secrets must lie under it; "" = the routing file's directory
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,8 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
             raise ConfigError(f"{section_name}.{key} ({origin}): unknown setting; known: {', '.join(sorted(known))}")
         target = type(getattr(current, key))
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
-        if target is str and key in ("watchlists", "allowlists", "model", "routing") and changes[key] and origin != "command line":
+        if target is str and key in ("watchlists", "allowlists", "model", "routing", "secrets_dir") \
+                and changes[key] and origin != "command line":
             changes[key] = str(_relative_to(origin, changes[key]))
     return dataclasses.replace(current, **changes)
 

@@ -122,7 +122,7 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
     if settings.tickets.enabled and analytics is not None and process_id is None:
         from pipeline.tickets.service import routing_for, start_delivery
 
-        delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings.tickets.routing))
+        delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings))
     started = time.monotonic()
     try:
         run(build_flow(spec), workers=settings.pipeline.workers,
