@@ -97,4 +97,5 @@ def load_scorer(a: AnalyticsSettings):
     threshold = None if a.anomaly_threshold < 0 else a.anomaly_threshold
     # One model call per micro-batch: an IsolationForest call costs ~8 ms of fixed overhead, so
     # chunks as large as the batch the scoring stage hands over.
-    return AnomalyScorer(load(path), threshold, batch_size=max(a.min_score_rows * 4, 8192))
+    model = load(path, sha256=a.model_sha256)  # a pinned digest: a replaced model is refused
+    return AnomalyScorer(model, threshold, batch_size=max(a.min_score_rows * 4, 8192))

@@ -55,6 +55,7 @@ class AnalyticsSettings:
     allowlists: str = str(REPO / "rules" / "allow")  # allow (suppression) lists; "" = none
     reload_interval_s: float = 5.0  # how often rule and watchlist files are checked for edits; 0 = never
     model: str = str(REPO / "models" / "iforest")  # model directory or card; "" = no anomaly scoring
+    model_sha256: str = ""  # the model's digest (printed by `train`), pinned here; "" = not checked
     max_yaml_bytes: int = 1_048_576  # a larger rule or ticket-routing file is refused unread
     anomaly_threshold: float = -1.0  # calibrated 0-100; -1 = the model card's threshold
     shards: int = 32  # address shards: fixed, so results do not depend on the worker count
@@ -125,6 +126,9 @@ class Settings:
         if a.reload_interval_s < 0:
             raise ConfigError(f"analytics.reload_interval_s: must be >= 0 (0 = no hot reload), got "
                               f"{a.reload_interval_s}")
+        if a.model_sha256 and (len(a.model_sha256) != 64 or set(a.model_sha256) - set("0123456789abcdef")):
+            raise ConfigError(f"analytics.model_sha256: expected 64 lower-case hex digits, "
+                              f"got {a.model_sha256[:80]!r}")
         if not (a.anomaly_threshold == -1.0 or 0.0 <= a.anomaly_threshold <= 100.0):
             raise ConfigError(f"analytics.anomaly_threshold: must be 0..100 (or -1), got {a.anomaly_threshold}")
         if self.prices.trx_usd < 0:
