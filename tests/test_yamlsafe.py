@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.allowlists import load_allowlists
+from pipeline.errors import ConfigError
 from pipeline.hot_reload import HotReload
 from pipeline.rules.engine import load_ruleset
 from pipeline.rules.loader import RuleSetError, load_rules, load_rules_text
 from pipeline.rules.reload import RuleWatcher
+from pipeline.watchlists import load_watchlists
 from pipeline.yamlsafe import MAX_DEPTH, MarkedMap, YamlError, excerpt, load_yaml, load_yaml_file, plain
 
 GOOD_RULE = textwrap.dedent("""\
@@ -151,3 +154,13 @@ def test_excerpt_is_bounded_without_building_the_whole_repr() -> None:
     for _ in range(50):
         deep = [deep] * 10  # 10**50 leaves if walked
     assert len(excerpt(deep)) <= 60 and len(excerpt("y" * 10**6)) <= 60
+
+
+@pytest.mark.parametrize("load", [load_watchlists, load_allowlists])
+def test_list_sidecars_share_the_loader(tmp_path: Path, load) -> None:
+    """Watchlist and allow-list sidecars (``NAME.yaml``) are re-read by hot reload too."""
+    (tmp_path / "l.txt").write_text("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t\n")
+    (tmp_path / "l.yaml").write_text("reason: &r [x, x]\nlabel: [*r, *r]\n")
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path)
+    assert f"{tmp_path / 'l.yaml'}:1: invalid YAML: anchors (&r) are not allowed" in str(err.value)
