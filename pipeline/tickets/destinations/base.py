@@ -130,7 +130,6 @@ class Http:
         self.timeout_s = timeout_s
         self.allowed_hosts = tuple(allowed_hosts)
         self.session = requests.Session()
-        self.session.trust_env = False  # no proxy or .netrc credentials picked up from the environment
 
     def send(self, req: Request) -> Response:
         why = url_problem(req.url, self.allowed_hosts)
