@@ -141,11 +141,11 @@ class Http:
             headers.setdefault("Content-Type", "application/json")
         else:
             body = req.body
-        deadline = time.monotonic() + self.timeout_s
         try:
             r = self.session.request(req.method, req.url, data=body, headers=headers, stream=True,
                                      params=list(req.params) or None, timeout=self.timeout_s,
                                      allow_redirects=False)
+            deadline = time.monotonic() + self.timeout_s  # requests bounds each read; the body gets one more
             try:
                 content, truncated = _read_capped(r, req.max_response_bytes, deadline)
             finally:
