@@ -38,18 +38,19 @@ def analytics_spec(settings: Settings, paced: bool = False) -> AnalyticsSpec | N
 
     lists = WatchlistLoader(a.watchlists) if a.watchlists else None  # the first load must succeed
     watchlists = lists.current() if lists is not None else None
-    ruleset = load_ruleset(list(a.rules), watchlists) if a.rules else None
+    ruleset = load_ruleset(list(a.rules), watchlists, max_bytes=a.max_yaml_bytes) if a.rules else None
     allow = None  # scopes are checked against the rules just loaded; the first load must succeed
     if a.allowlists:
         allow = AllowlistLoader(a.allowlists, known_rules={r.id for r in ruleset.rules} if ruleset else None)
     hot = None  # holds what is in force; looks at the files again only with an interval set
     if ruleset is not None or lists is not None or allow is not None:
-        hot = HotReload(ruleset, list(a.rules), lists, a.reload_interval_s or math.inf, allow=allow)
+        hot = HotReload(ruleset, list(a.rules), lists, a.reload_interval_s or math.inf, allow=allow,
+                        max_yaml_bytes=a.max_yaml_bytes)
     routing = None
     if settings.tickets.enabled:
         from pipeline.tickets.service import routing_for
 
-        routing = routing_for(settings.tickets.routing, ruleset.ticket_rule_ids if ruleset else frozenset())
+        routing = routing_for(settings, ruleset.ticket_rule_ids if ruleset else frozenset())
     return AnalyticsSpec(
         windows=window_config(a),
         watchlist=watchlists.addresses if watchlists is not None else frozenset(),
@@ -96,7 +97,8 @@ def load_scorer(a: AnalyticsSettings):
     threshold = None if a.anomaly_threshold < 0 else a.anomaly_threshold
     # One model call per micro-batch: an IsolationForest call costs ~8 ms of fixed overhead, so
     # chunks as large as the batch the scoring stage hands over.
-    return AnomalyScorer(load(path), threshold, batch_size=max(a.min_score_rows * 4, 8192))
+    model = load(path, sha256=a.model_sha256)  # a pinned digest: a replaced model is refused
+    return AnomalyScorer(model, threshold, batch_size=max(a.min_score_rows * 4, 8192))
 
 
 def with_supervised(scorer, a: AnalyticsSettings):

@@ -10,7 +10,10 @@ the results are the same as with one process.
 
 Across machines, run the same command on each host with ``--process-id`` and the full, ordered
 ``--addresses`` list (``host:port`` per process); with chDB every process must be able to reach the
-one that owns the sink, so use a ClickHouse server DSN there.
+one that owns the sink, so use a ClickHouse server DSN there. Only on a trusted network: Bytewax's
+connections between members are unauthenticated and unencrypted and carry pickled Python objects,
+so anyone who can reach a member's port can make it run code. :func:`free_addresses` binds the
+loopback interface for that reason.
 """
 
 from __future__ import annotations

@@ -56,6 +56,8 @@ class AnalyticsSettings:
     allowlists: str = str(REPO / "rules" / "allow")  # allow (suppression) lists; "" = none
     reload_interval_s: float = 5.0  # how often rule and watchlist files are checked for edits; 0 = never
     model: str = str(REPO / "models" / "iforest")  # model directory or card; "" = no anomaly scoring
+    model_sha256: str = ""  # the model's digest (printed by `train`), pinned here; "" = not checked
+    max_yaml_bytes: int = 1_048_576  # a larger rule or ticket-routing file is refused unread
     anomaly_threshold: float = -1.0  # calibrated 0-100; -1 = the model card's threshold
     supervised_model: str = ""  # supervised scorer directory (train-gbm); "" = off; alerts supervised.gbm
     shards: int = 32  # address shards: fixed, so results do not depend on the worker count
@@ -84,6 +86,8 @@ class TicketSettings:
     enabled: bool = False  # queue alerts that match the routing file and deliver them (docs/tickets.md)
     routing: str = str(REPO / "rules" / "tickets" / "routing.yaml")
     drain_s: float = 30.0  # at the end of a replay, wait up to this long for open deliveries
+    allowed_hosts: tuple[str, ...] = ()  # destination hosts (exact, or ".example.com": subdomains); () = any
+    secrets_dir: str = ""  # {file: ...} secrets must lie under it; "" = the routing file's directory
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ class Settings:
         _positive("pipeline.epoch_interval_s", self.pipeline.epoch_interval_s)
         a = self.analytics
         for name in ("shards", "long_window_s", "short_window_s", "min_score_rows", "max_wait_ms",
-                     "first_seen_capacity"):
+                     "first_seen_capacity", "max_yaml_bytes"):
             _positive(f"analytics.{name}", getattr(a, name))
         if a.first_seen_horizon_s < a.long_window_s:
             raise ConfigError(f"analytics.first_seen_horizon_s: must be >= analytics.long_window_s "
@@ -157,6 +161,9 @@ class Settings:
         if a.reload_interval_s < 0:
             raise ConfigError(f"analytics.reload_interval_s: must be >= 0 (0 = no hot reload), got "
                               f"{a.reload_interval_s}")
+        if a.model_sha256 and (len(a.model_sha256) != 64 or set(a.model_sha256) - set("0123456789abcdef")):
+            raise ConfigError(f"analytics.model_sha256: expected 64 lower-case hex digits, "
+                              f"got {a.model_sha256[:80]!r}")
         if not (a.anomaly_threshold == -1.0 or 0.0 <= a.anomaly_threshold <= 100.0):
             raise ConfigError(f"analytics.anomaly_threshold: must be 0..100 (or -1), got {a.anomaly_threshold}")
         for name in ("max_line_bytes", "max_document_bytes", "max_stream_bytes"):
@@ -216,7 +223,7 @@ def _apply(section_name: str, current: Any, values: Mapping[str, Any], origin: s
         target = type(getattr(current, key))
         changes[key] = _coerce(f"{section_name}.{key}", value, target, origin)
         if (target is str and key in ("watchlists", "allowlists", "model", "routing", "password_file",
-                                      "api_key_file") and changes[key] and origin != "command line"):
+                                      "api_key_file", "secrets_dir") and changes[key] and origin != "command line"):
             changes[key] = str(_relative_to(origin, changes[key]))
         audit_path = section_name == "audit" and key.endswith(("_file", "_dir"))
         if audit_path and changes[key] and origin != "command line":

@@ -31,6 +31,7 @@ from typing import Any
 from pipeline.allowlists import AllowlistLoader, AllowSet
 from pipeline.rules.reload import RuleWatcher
 from pipeline.watchlists import WatchlistLoader, WatchlistSet
+from pipeline.yamlsafe import MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,9 @@ class HotReload:
 
     def __init__(self, ruleset: Any, rule_paths: Sequence[str | Path], lists: WatchlistLoader | None,
                  interval_s: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 allow: AllowlistLoader | None = None) -> None:
-        self._rules = RuleWatcher(ruleset, rule_paths, interval_s=0.0) if ruleset is not None else None
+                 allow: AllowlistLoader | None = None, *, max_yaml_bytes: int = MAX_BYTES) -> None:
+        self._rules = (RuleWatcher(ruleset, rule_paths, interval_s=0.0, max_bytes=max_yaml_bytes)
+                       if ruleset is not None else None)
         self._lists = lists
         self._allow = allow
         self._allow_listeners: list[AllowListener] = []

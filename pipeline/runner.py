@@ -18,12 +18,13 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from bytewax.inputs import Source
 
 from pipeline.assemble import sink_delay_s
 from pipeline.config import Settings
-from pipeline.errors import PipelineError
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.flow import Analytics, FlowSpec, build_flow, run
 from pipeline.records import DecodedBlock
 from pipeline.sinks.clickhouse import release_abort_signal, take_close_failures
@@ -136,7 +137,7 @@ def execute(source: Source, settings: Settings, progress: bool = True, analytics
     if settings.tickets.enabled and analytics is not None and process_id is None:
         from pipeline.tickets.service import routing_for, start_delivery
 
-        delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings.tickets.routing),
+        delivery = start_delivery(settings.clickhouse.dsn, routing_for(settings),
                                   audit=audit.record if audit is not None else None)  # deliveries are chained
     started = time.monotonic()
     take_close_failures()  # a previous run's, in this process: not ours
@@ -170,18 +171,38 @@ def recovery_config(directory: str):
     all operator state; after a crash the same command resumes from the last snapshot, and the
     idempotent tables absorb what is written twice. A finished run's directory resumes at its end:
     delete it to replay the same input again from the start.
+
+    The directory is trusted input: Bytewax stores operator state as pickles and unpickles them on
+    resume, so whoever can write a snapshot runs code as the pipeline. It is created private (0700),
+    and a directory that another user owns or that others can write is refused.
     """
     if not directory:
         return None
-    from pathlib import Path
-
     from bytewax.recovery import RecoveryConfig, init_db_dir
 
     path = Path(directory)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--recovery-dir {path}: cannot create ({err.strerror})") from None
+    private_dir(path, "--recovery-dir")
     if not any(path.iterdir()):
         init_db_dir(path, 1)
     return RecoveryConfig(path)
+
+
+def private_dir(path: Path, what: str) -> None:
+    """Refuse a directory whose contents someone else could replace (ConfigError naming it)."""
+    import os
+    import stat
+
+    st = path.stat()
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{what} {path}: not a directory")
+    if st.st_uid != os.geteuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"{what} {path}: owned by another user or writable by others; its snapshots are "
+                          f"unpickled on resume (code execution): use a directory only this user can write "
+                          f"(chmod 700)")
 
 
 def _both(first: Callable[[dict[str, list[tuple]]], None],

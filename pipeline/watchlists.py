@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-import yaml
-
 from pipeline.errors import AddressError, ConfigError, PipelineError
 from pipeline.records import SEVERITIES
 from pipeline.tron.address import to_base58
+from pipeline.yamlsafe import YamlError, load_yaml_file, plain
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +127,10 @@ def _sidecar(path: Path, problems: list[str]) -> tuple[str, str, dict[str, objec
         side = path.with_suffix(ext)
         if not side.is_file():
             continue
-        try:
-            data = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError) as err:
-            problems.append(f"{side}:1: cannot read: {err}")
-            break
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 1
-            problems.append(f"{side}:{line}: invalid YAML: {getattr(err, 'problem', err)}")
+        try:  # no aliases, bounded size: a sidecar is re-read by hot reload (pipeline.yamlsafe)
+            data = plain(load_yaml_file(side)) or {}
+        except YamlError as err:
+            problems.append(str(err))
             break
         if not isinstance(data, dict):
             problems.append(f"{side}:1: expected a mapping with label and severity")

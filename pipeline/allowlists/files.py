@@ -17,13 +17,12 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import yaml
-
 from pipeline.allowlists.entries import EPOCH, MS, AllowEntry, AllowListInfo, AllowSet, iso
 from pipeline.errors import AddressError, ConfigError
 from pipeline.operators.structures import STRUCTURES
 from pipeline.tron.address import to_base58
 from pipeline.watchlists import WatchlistLoader, _skip
+from pipeline.yamlsafe import YamlError, load_yaml_file, plain
 
 FIELDS = ("address", "scope", "expires", "reason", "category")
 ANOMALY_PREFIX = "anomaly."  # model alerts' rule ids (pipeline.anomaly.scorer)
@@ -112,15 +111,10 @@ def _sidecar(path: Path, problems: list[str]) -> tuple[dict[str, object], dict[s
         side = path.with_suffix(ext)
         if not side.is_file():
             continue
-        try:
-            data = yaml.safe_load(side.read_text(encoding="utf-8")) or {}
-        except (OSError, UnicodeDecodeError) as err:
-            problems.append(f"{side}:1: cannot read: {err}")
-            return {}, {}
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else 1
-            problems.append(f"{side}:{line}: invalid YAML: {getattr(err, 'problem', err)}")
+        try:  # no aliases, bounded size: a sidecar is re-read by hot reload (pipeline.yamlsafe)
+            data = plain(load_yaml_file(side)) or {}
+        except YamlError as err:
+            problems.append(str(err))
             return {}, {}
         if not isinstance(data, dict):
             problems.append(f"{side}:1: expected a mapping (scope, expires, reason, category)")

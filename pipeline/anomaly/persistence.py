@@ -1,25 +1,31 @@
-"""Save and load fitted models: a joblib artifact plus a human-readable JSON model card.
+"""Save and load fitted models: an artifact of plain arrays plus a human-readable JSON model card.
 
-Layout: ``save(model, out_dir)`` writes ``out_dir/<name>-<version>/detector.joblib`` (the pickled
-detector adapter, nothing else) and ``card.json`` (``versioned=False``: ``out_dir/<name>/``, the
-stable path a configuration names, replaced on retraining; the version is in the card) (everything needed to transform, calibrate,
-explain and watch drift, plus provenance). The version id is content-derived: the first 12 hex
-digits of sha256(artifact bytes + canonical card JSON without ``version``/``created_at``), so the
-same seed and data give the same version, and any change of either file is detected on load.
+Layout: ``save(model, out_dir)`` writes ``out_dir/<name>-<version>/detector.npz`` (the detector's
+weights as numeric arrays, :mod:`pipeline.anomaly.arrays`) and ``card.json`` (everything needed to
+transform, calibrate, explain and watch drift, plus provenance); ``versioned=False`` writes
+``out_dir/<name>/``, the stable path a configuration names, replaced on retraining (the version is
+in the card). The model's digest is sha256(artifact bytes + canonical card JSON without
+``version``/``created_at``/``sha256``); the version id is its first 12 hex digits, so the same seed
+and data give the same version, and any change of either file is detected on load.
 
-``load(path)`` validates *before* unpickling (a pickle from another library version can crash or,
-worse, load and score differently) and turns every problem into one :class:`ModelError` that names
-the file: missing file, unreadable or corrupt card/artifact, feature list different from the
-running ``FEATURE_NAMES``, other Python/numpy/scikit-learn/pyod major.minor version. It ends with
-a one-row smoke score so nothing fails later, mid-stream. Only load models you trust: joblib
-artifacts are pickles.
+Why arrays and not a pickle: ``joblib.load`` runs code named by the file before anything can check
+it, and a version stored next to the artifact proves nothing to whoever can rewrite both. Loading
+here never unpickles: the card is JSON, the artifact is parsed as numeric arrays and validated by
+the scorer that uses them. Models written by the pickle format (card format 1) are refused with the
+command that retrains them. Against a *replaced* model (one that cannot run code but could blind
+the detector), pin its digest in the settings (``analytics.model_sha256``, printed by ``train``):
+``load(path, sha256=...)`` refuses any other model before parsing it.
+
+``load(path)`` turns every problem into one :class:`ModelError` that names the file: missing file,
+oversized, unreadable or corrupt card/artifact, feature list different from the running
+``FEATURE_NAMES``, other numpy/scikit-learn/pyod major.minor version. It ends with a one-row smoke
+score so nothing fails later, mid-stream.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import os
@@ -28,9 +34,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
+from pipeline.anomaly.arrays import ArtifactError, read_arrays, write_arrays
 from pipeline.anomaly.calibration import QuantileTable
 from pipeline.anomaly.detectors import DetectorAdapter
 from pipeline.anomaly.drift import DriftReference
@@ -41,19 +47,21 @@ from pipeline.records import FEATURE_NAMES
 
 log = logging.getLogger(__name__)
 
-CARD_FORMAT = 1
-ARTIFACT = "detector.joblib"
+CARD_FORMAT = 2  # 1: a pickled detector.joblib (refused: it runs code at load)
+ARTIFACT = "detector.npz"
 CARD = "card.json"
-_UNHASHED = ("version", "created_at")
+MAX_CARD_BYTES = 16 << 20  # shipped cards are ~30 KB
+MAX_ARTIFACT_BYTES = 512 << 20  # shipped artifacts are 0.01-3.2 MB
+_UNHASHED = ("version", "created_at", "sha256")
 
 
 def library_versions() -> dict[str, str]:
-    """Versions that decide whether a pickled detector behaves the same (recorded in the card)."""
+    """Versions that decide whether a detector scores the same as when trained (recorded in the card)."""
     import pyod
     import sklearn
 
     return {"python": platform.python_version(), "numpy": np.__version__,
-            "sklearn": sklearn.__version__, "pyod": pyod.__version__, "joblib": joblib.__version__}
+            "sklearn": sklearn.__version__, "pyod": pyod.__version__}
 
 
 def _canonical(card: dict[str, Any]) -> bytes:
@@ -61,8 +69,13 @@ def _canonical(card: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
+def digest(artifact: bytes, card: dict[str, Any]) -> str:
+    """The model's SHA-256 (artifact + card); what ``analytics.model_sha256`` pins."""
+    return hashlib.sha256(artifact + b"\0" + _canonical(card)).hexdigest()
+
+
 def _version_of(artifact: bytes, card: dict[str, Any]) -> str:
-    return hashlib.sha256(artifact + b"\0" + _canonical(card)).hexdigest()[:12]
+    return digest(artifact, card)[:12]
 
 
 def _build_card(model: AnomalyModel, artifact: bytes) -> dict[str, Any]:
@@ -101,11 +114,10 @@ def _build_card(model: AnomalyModel, artifact: bytes) -> dict[str, Any]:
 
 def fingerprint(model: AnomalyModel) -> tuple[str, bytes, dict[str, Any]]:
     """``(version, artifact bytes, card)`` of a fitted model, without writing anything."""
-    buf = io.BytesIO()
-    joblib.dump(model.adapter, buf)
-    artifact = buf.getvalue()
+    artifact = write_arrays(model.adapter.to_arrays())
     card = _build_card(model, artifact)
-    card["version"] = _version_of(artifact, card)
+    card["sha256"] = digest(artifact, card)
+    card["version"] = card["sha256"][:12]
     return card["version"], artifact, card
 
 
@@ -141,66 +153,101 @@ def _check_compatible(card: dict[str, Any], card_path: Path) -> None:
     if list(features) != list(FEATURE_NAMES):
         diff = next((i for i, (a, b) in enumerate(zip(features, FEATURE_NAMES)) if a != b),
                     min(len(features), len(FEATURE_NAMES)))
-        have = features[diff] if diff < len(features) else "<end>"
+        have = str(features[diff])[:40] if diff < len(features) else "<end>"
         want = FEATURE_NAMES[diff] if diff < len(FEATURE_NAMES) else "<end>"
         raise ModelError(f"{card_path}: feature list does not match this pipeline's FEATURE_NAMES "
                          f"(model has {len(features)}, pipeline {len(FEATURE_NAMES)}; position {diff}: "
                          f"{have!r} vs {want!r}); retrain the model")
     running = library_versions()
     libs = ["python", "numpy", "sklearn"] + ([] if card["detector"] == "iforest" else ["pyod"])
-    bad = [f"{lib} {card['libraries'].get(lib, '?')} (running {running[lib]})" for lib in libs
+    bad = [f"{lib} {str(card['libraries'].get(lib, '?'))[:20]} (running {running[lib]})" for lib in libs
            if _major_minor(str(card["libraries"].get(lib, ""))) != _major_minor(running[lib])]
     if bad:
         raise ModelError(f"{card_path}: trained with other library versions: {', '.join(bad)}; "
                          "retrain the model with the installed versions")
 
 
-def _read_card(card_path: Path) -> dict[str, Any]:
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "format": int, "name": str, "detector": str, "version": str, "features": list, "libraries": dict,
+    "transform": dict, "calibration": dict, "feature_quantiles": dict, "train_medians": list,
+    "drift_bins": dict, "artifact": str}
+
+
+def _read_capped(path: Path, limit: int, what: str) -> bytes:
     try:
-        card = json.loads(card_path.read_bytes())
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
     except FileNotFoundError:
-        raise ModelError(f"{card_path}: model card not found") from None
-    except (OSError, ValueError) as err:
-        raise ModelError(f"{card_path}: model card is not readable JSON ({err})") from None
+        raise ModelError(f"{path}: {what} not found") from None
+    except OSError as err:
+        raise ModelError(f"{path}: {what} not readable ({err.strerror or err})") from None
+    if len(data) > limit:
+        raise ModelError(f"{path}: {what} is larger than {limit:,} bytes")
+    return data
+
+
+def _read_card(card_path: Path) -> dict[str, Any]:
+    data = _read_capped(card_path, MAX_CARD_BYTES, "model card")
+    try:
+        card = json.loads(data)
+    except (ValueError, RecursionError) as err:
+        raise ModelError(f"{card_path}: model card is not readable JSON ({str(err)[:100]})") from None
     if not isinstance(card, dict):
         raise ModelError(f"{card_path}: model card is not a JSON object")
-    required = ("format", "name", "detector", "version", "features", "libraries", "transform",
-                "calibration", "feature_quantiles", "train_medians", "drift_bins", "artifact")
-    missing = [k for k in required if k not in card]
+    missing = [k for k in _FIELDS if k not in card]
     if missing:
         raise ModelError(f"{card_path}: model card lacks field(s) {', '.join(missing)}")
+    if card["format"] == 1:
+        raise ModelError(f"{card_path}: model card format 1 names a pickled artifact, which can run code "
+                         "when loaded; it is not loaded. Retrain: run_pipeline.py train (models/README.md)")
     if card["format"] != CARD_FORMAT:
-        raise ModelError(f"{card_path}: model card format {card['format']!r}, expected {CARD_FORMAT}")
+        raise ModelError(f"{card_path}: model card format {str(card['format'])[:20]!r}, "
+                         f"expected {CARD_FORMAT}")
+    wrong = [k for k, t in _FIELDS.items() if not isinstance(card[k], t)]
+    if wrong:
+        raise ModelError(f"{card_path}: model card field(s) of the wrong type: {', '.join(wrong)}")
+    if card["artifact"] != ARTIFACT:
+        raise ModelError(f"{card_path}: model card names artifact {card['artifact'][:60]!r}, "
+                         f"expected {ARTIFACT!r}")
     return card
 
 
-def load(path: str | Path) -> AnomalyModel:
-    """Load and validate a saved model (its directory or its ``card.json``); ModelError if unusable."""
+def load(path: str | Path, *, sha256: str = "") -> AnomalyModel:
+    """Load and validate a saved model (its directory or its ``card.json``); ModelError if unusable.
+
+    ``sha256`` (setting ``analytics.model_sha256``): when given, the model's digest must equal it,
+    checked before the artifact is parsed.
+    """
     path = Path(path)
     card_path = path / CARD if path.is_dir() or path.suffix != ".json" else path
     if not card_path.parent.exists():
         raise ModelError(f"{path}: model directory not found")
     card = _read_card(card_path)
     _check_compatible(card, card_path)
-    artifact_path = card_path.parent / str(card["artifact"])
-    try:
-        artifact = artifact_path.read_bytes()
-    except OSError as err:
-        raise ModelError(f"{artifact_path}: model artifact not readable ({err.strerror or err})") from None
-    if _version_of(artifact, card) != card["version"]:
+    artifact_path = card_path.parent / ARTIFACT
+    artifact = _read_capped(artifact_path, MAX_ARTIFACT_BYTES, "model artifact")
+    actual = digest(artifact, card)
+    if sha256 and actual != sha256:
+        raise ModelError(f"{card_path}: model digest {actual} is not the one pinned in "
+                         f"analytics.model_sha256 ({sha256}); a replaced model is not loaded")
+    if actual[:12] != card["version"]:
         raise ModelError(f"{artifact_path}: artifact or card is corrupt or was modified "
-                         f"(content does not match version {card['version']!r})")
+                         f"(content does not match version {card['version'][:20]!r})")
     try:
-        adapter = joblib.load(io.BytesIO(artifact))
-    except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad model file
-        raise ModelError(f"{artifact_path}: cannot unpickle detector ({type(err).__name__}: {err})") from None
-    if not isinstance(adapter, DetectorAdapter) or adapter.name != card["detector"]:
-        raise ModelError(f"{artifact_path}: artifact is not a {card['detector']!r} detector")
+        arrays = read_arrays(artifact)
+        adapter = DetectorAdapter.from_arrays(
+            card["detector"], arrays, len(FEATURE_NAMES), seed=card.get("seed", 0),
+            contamination=card.get("contamination", 0.01), max_fit_rows=card.get("max_fit_rows"),
+            params=card.get("params") or {}, fit_rows=card.get("fit_rows", 0))
+    except (ArtifactError, ValueError, TypeError) as err:
+        raise ModelError(f"{artifact_path}: not a valid {card['detector'][:20]!r} model artifact "
+                         f"({str(err)[:200]})") from None
     try:
         model = _assemble(card, adapter)
         model.score_batch(model.train_medians[None, :])  # smoke test now, not mid-stream
     except Exception as err:  # noqa: BLE001 - whatever breaks here must break now, not mid-stream
-        raise ModelError(f"{card_path}: model card is inconsistent ({type(err).__name__}: {err})") from None
+        raise ModelError(f"{card_path}: model card is inconsistent "
+                         f"({type(err).__name__}: {str(err)[:200]})") from None
     model._version = card["version"]
     log.info("loaded model %s (%s) version %s from %s", model.name, model.detector, model.version, card_path)
     return model

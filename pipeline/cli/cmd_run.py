@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "results are the same as with one process")
     p.add_argument("--process-id", type=int, help=argparse.SUPPRESS)  # a cluster member (internal)
     p.add_argument("--addresses", help="with --process-id: the cluster's host:port list, ';'-separated, "
-                                       "for running members on several machines")
+                                       "for running members on several machines (trusted network only: "
+                                       "the cluster protocol is unauthenticated and carries pickles)")
     add_common(p)
     add_live_arguments(p)
     p.set_defaults(func=main)

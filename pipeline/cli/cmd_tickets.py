@@ -66,9 +66,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _routing(args: argparse.Namespace):
+    from pipeline.config import load_settings
     from pipeline.tickets import load_routing
+    from pipeline.tickets.policy import DestinationPolicy
 
-    return load_routing(args.routing)
+    policy = DestinationPolicy.from_settings(load_settings(getattr(args, "config", None)))
+    return load_routing(args.routing, policy=policy)
 
 
 def _store(args: argparse.Namespace):
@@ -188,6 +191,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_test(args: argparse.Namespace) -> int:
     from pipeline.tickets.destinations import Http, Message, TransportError, adapter_for
+    from pipeline.tickets.destinations.base import RefusedRequest
     from pipeline.tickets.errors import DeliveryError
     from pipeline.tickets.testing import sample_alert
 
@@ -201,10 +205,10 @@ def run_test(args: argparse.Namespace) -> int:
     alert = sample_alert()
     adapter = adapter_for(dest)
     msg = Message(alert, "test", alert.alert_id, "test", routing.link(alert.alert_id))
-    http = Http(dest.timeout_s)
+    http = Http(dest.timeout_s, routing.allowed_hosts)
     try:
         response = http.send(adapter.create(msg))
-    except TransportError as err:
+    except (TransportError, RefusedRequest) as err:
         raise DeliveryError(f"tickets test {dest.name}: no answer from {dest.url}: {err}") from None
     finally:
         http.close()

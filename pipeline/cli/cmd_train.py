@@ -3,7 +3,7 @@
 Input is either stored features (``--clickhouse DSN`` reads table ``address_features`` within
 ``--since``/``--until``) or replay files run through decode + graph features offline
 (``--input PATH``). Each detector named in ``--detector`` is fitted on the same sample with the same
-seed and saved under ``--out`` as ``<detector>/{detector.joblib,card.json}`` (the path the
+seed and saved under ``--out`` as ``<detector>/{detector.npz,card.json}`` (the path the
 configuration's ``analytics.model`` names; ``--keep-versions`` writes ``<detector>-<version>/``
 instead and never overwrites). The command ends with a readable summary of every card.
 """
@@ -151,4 +151,5 @@ def describe(path: Path) -> str:
         (f"  raw training scores: p50 {s['p50']:.4g}, p90 {s['p90']:.4g}, p99 {s['p99']:.4g}, "
          f"p99.9 {s['p99.9']:.4g}, max {s['max']:.4g}"),
         f"  {len(card['features'])} features, log1p on {len(card['transform']['log1p'])}; {libs}",
+        f"  sha256 {card['sha256']} (pin it: analytics.model_sha256)",
     ])

@@ -14,7 +14,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="TOML settings file (default ./tronrisk.toml if present)")
     p.add_argument("--recovery-dir", metavar="DIR",
                    help="Bytewax crash recovery: snapshot progress and state here every epoch and resume "
-                        "from it after a crash (delete DIR to start over)")
+                        "from it after a crash (delete DIR to start over; created private: its "
+                        "snapshots are pickles, trusted input)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -23,6 +23,7 @@ from pipeline.records import AddressUpdate, Alert
 from pipeline.rules.loader import load_rules
 from pipeline.rules.model import Rule, subject_getter
 from pipeline.rules.names import Env, Watchlists
+from pipeline.yamlsafe import MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -200,20 +201,22 @@ class RuleSet:
         self._sweep_size = max(_SWEEP_MIN_ENTRIES, 2 * len(self._expiry))
 
 
-def load_ruleset(paths: Sequence[str | Path], watchlists: Watchlists | None = None) -> RuleSet:
+def load_ruleset(paths: Sequence[str | Path], watchlists: Watchlists | None = None, *,
+                 max_bytes: int = MAX_BYTES) -> RuleSet:
     """Load and compile the rule files in ``paths`` (raises :class:`RuleError` naming file:line)."""
     env = Env(watchlists)
-    return RuleSet(load_rules(paths, env), env)
+    return RuleSet(load_rules(paths, env, max_bytes=max_bytes), env)
 
 
-def reload_ruleset(current: RuleSet, paths: Sequence[str | Path]) -> tuple[RuleSet, list[str]]:
+def reload_ruleset(current: RuleSet, paths: Sequence[str | Path], *,
+                   max_bytes: int = MAX_BYTES) -> tuple[RuleSet, list[str]]:
     """Load ``paths`` again; on any error keep ``current`` and return the errors.
 
     The new set shares the current watchlists and keeps the cooldowns of the rules it still has,
     so a hot reload neither forgets suppressions nor needs the lists reloaded.
     """
     try:
-        new = RuleSet(load_rules(paths, current.env), current.env)
+        new = RuleSet(load_rules(paths, current.env, max_bytes=max_bytes), current.env)
     except RuleError as err:
         errors = list(getattr(err, "errors", [str(err)]))
         log.error("rule reload failed, keeping %d rules in force: %s", len(current), "; ".join(errors))

@@ -34,7 +34,9 @@ from pipeline.rules.model import (
     Rule,
 )
 from pipeline.rules.names import BOOL, FIELDS, NUM, STR, Env
-from pipeline.rules.yamlsrc import MarkedMap, load_yaml, position_in_scalar
+from pipeline.rules.yamlsrc import position_in_scalar
+from pipeline.yamlsafe import MAX_BYTES, MarkedMap, YamlError, clip, load_yaml, read_yaml_file
+from pipeline.yamlsafe import excerpt as _q
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ class RuleSetError(RuleError):
     """One or more rule files are invalid; ``errors`` lists every problem, one line each."""
 
     def __init__(self, errors: list[str]) -> None:
+        errors = [clip(e) for e in errors]  # one bounded line each, whatever a file holds
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(errors[0] + more)
         self.errors = errors
@@ -65,6 +68,8 @@ class _Problem(Exception):
 
 
 def _suggest(word: str, candidates: Iterable[str]) -> str:
+    if len(word) > 64:
+        return ""
     close = difflib.get_close_matches(word, list(candidates), n=3, cutoff=0.6)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
@@ -83,8 +88,12 @@ def rule_files(paths: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def load_rules(paths: Sequence[str | Path], env: Env | None = None) -> list[Rule]:
-    """Load and compile every rule in ``paths``; raises :class:`RuleSetError` listing all problems."""
+def load_rules(paths: Sequence[str | Path], env: Env | None = None, *,
+               max_bytes: int = MAX_BYTES) -> list[Rule]:
+    """Load and compile every rule in ``paths``; raises :class:`RuleSetError` listing all problems.
+
+    A file larger than ``max_bytes`` (setting ``analytics.max_yaml_bytes``) is refused unread.
+    """
     env = env or Env()
     rules: list[Rule] = []
     errors: list[str] = []
@@ -94,11 +103,11 @@ def load_rules(paths: Sequence[str | Path], env: Env | None = None) -> list[Rule
         raise RuleSetError([f"{', '.join(map(str, paths)) or '(none)'}: no rule files found"])
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as err:
-            errors.append(f"{path}: cannot read: {err}")
+            text = read_yaml_file(path, max_bytes=max_bytes)
+        except YamlError as err:
+            errors.append(str(err))
             continue
-        for rule in _load_text(text, str(path), env, errors):
+        for rule in _load_text(text, str(path), env, errors, max_bytes):
             if rule.id in seen:
                 errors.append(f"{rule.where}: rule {rule.id!r}: duplicate id (first defined at {seen[rule.id]})")
                 continue
@@ -109,19 +118,20 @@ def load_rules(paths: Sequence[str | Path], env: Env | None = None) -> list[Rule
     return rules
 
 
-def load_rules_text(text: str, path: str = "<string>", env: Env | None = None) -> list[Rule]:
+def load_rules_text(text: str, path: str = "<string>", env: Env | None = None, *,
+                    max_bytes: int = MAX_BYTES) -> list[Rule]:
     """Load rules from YAML text (tests, tooling); same errors as :func:`load_rules`."""
     errors: list[str] = []
-    rules = _load_text(text, path, env or Env(), errors)
+    rules = _load_text(text, path, env or Env(), errors, max_bytes)
     if errors:
         raise RuleSetError(errors)
     return rules
 
 
-def _load_text(text: str, path: str, env: Env, errors: list[str]) -> list[Rule]:
+def _load_text(text: str, path: str, env: Env, errors: list[str], max_bytes: int = MAX_BYTES) -> list[Rule]:
     try:
-        doc = load_yaml(text, path)
-    except RuleError as err:
+        doc = load_yaml(text, path, max_bytes=max_bytes)
+    except YamlError as err:
         errors.append(str(err))
         return []
     if not isinstance(doc, MarkedMap) or "rules" not in doc:
@@ -129,7 +139,8 @@ def _load_text(text: str, path: str, env: Env, errors: list[str]) -> list[Rule]:
         return []
     for key in doc:
         if key != "rules":
-            errors.append(f"{path}:{doc.key_lines[key]}: unknown top-level key {key!r}; only 'rules' is allowed")
+            errors.append(f"{path}:{doc.key_lines[key]}: unknown top-level key {_q(key)}; "
+                          "only 'rules' is allowed")
     if not isinstance(doc["rules"], list):
         errors.append(f"{path}:{doc.key_lines['rules']}: 'rules' must be a list of rules")
         return []
@@ -144,20 +155,20 @@ def _load_text(text: str, path: str, env: Env, errors: list[str]) -> list[Rule]:
         try:
             out.append(_build_rule(item, path, lines, env))
         except _Problem as p:
-            errors.append(f"{path}:{p.line}: rule {rid!r}: {p}")
+            errors.append(f"{path}:{p.line}: rule {_q(rid)}: {p}")
         except ExpressionError as err:  # raised with a file position already mapped
-            errors.append(f"{path}:{err.line}: rule {rid!r}: column {err.column}: condition: {err.reason}")
+            errors.append(f"{path}:{err.line}: rule {_q(rid)}: column {err.column}: condition: {err.reason}")
     return out
 
 
 def _get(m: MarkedMap, key: str, types: type | tuple[type, ...], what: str, default: Any = None) -> Any:
     if key not in m:
         if default is None:
-            raise _Problem(m.line, f"missing required key {key!r}")
+            raise _Problem(m.line, f"missing required key {_q(key)}")
         return default
     value = m[key]
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
-        raise _Problem(m.key_lines[key], f"{key!r} must be {what}, got {type(value).__name__} {value!r}")
+        raise _Problem(m.key_lines[key], f"{_q(key)} must be {what}, got {type(value).__name__} {_q(value)}")
     return value
 
 
@@ -167,7 +178,7 @@ def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
 
 def _choice(m: MarkedMap, key: str, value: str, options: Sequence[str]) -> str:
     if value not in options:
-        raise _Problem(m.key_lines[key], f"{key!r}: unknown value {value!r}{_suggest(value, options)} "
+        raise _Problem(m.key_lines[key], f"{_q(key)}: unknown value {_q(value)}{_suggest(value, options)} "
                                          f"(one of {', '.join(options)})")
     return value
 
@@ -175,19 +186,19 @@ def _choice(m: MarkedMap, key: str, value: str, options: Sequence[str]) -> str:
 def _build_rule(m: MarkedMap, path: str, lines: list[str], env: Env) -> Rule:
     for key in m:
         if key not in RULE_KEYS:
-            raise _Problem(m.key_lines[key], f"unknown key {key!r}{_suggest(str(key), RULE_KEYS)}")
+            raise _Problem(m.key_lines[key], f"unknown key {_q(key)}{_suggest(str(key), RULE_KEYS)}")
     for key in REQUIRED:
         if key not in m:
-            raise _Problem(m.line, f"missing required key {key!r}")
+            raise _Problem(m.line, f"missing required key {_q(key)}")
     rid = _get(m, "id", str, "a string")
     if not _ID_RE.match(rid):
-        raise _Problem(m.key_lines["id"], f"id {rid!r} must be lower-case letters, digits, '_', '.', '-'")
+        raise _Problem(m.key_lines["id"], f"id {_q(rid)} must be lower-case letters, digits, '_', '.', '-'")
     tags = tuple(_get(m, "tags", list, "a list of tags"))
     for tag in tags:
         if not isinstance(tag, str) or not _TAG_RE.match(tag):
-            raise _Problem(m.key_lines["tags"], f"tag {tag!r} must be lower-case letters, digits and '_'")
+            raise _Problem(m.key_lines["tags"], f"tag {_q(tag)} must be lower-case letters, digits and '_'")
         if tag not in KNOWN_TAGS and _suggest(tag, KNOWN_TAGS):
-            raise _Problem(m.key_lines["tags"], f"unknown tag {tag!r}{_suggest(tag, KNOWN_TAGS)}")
+            raise _Problem(m.key_lines["tags"], f"unknown tag {_q(tag)}{_suggest(tag, KNOWN_TAGS)}")
     if not tags:
         raise _Problem(m.key_lines["tags"], "'tags' must name at least one typology or category")
     severity = _choice(m, "severity", _get(m, "severity", str, "a string"), SEVERITIES)
@@ -239,7 +250,7 @@ def _when(m: MarkedMap) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return Kind.ALL, ROLES
     for key in when:
         if key not in WHEN_KEYS:
-            raise _Problem(when.key_lines[key], f"when: unknown key {key!r}{_suggest(str(key), WHEN_KEYS)}")
+            raise _Problem(when.key_lines[key], f"when: unknown key {_q(key)}{_suggest(str(key), WHEN_KEYS)}")
     raw_kinds = when.get("kinds", "any")
     raw_kinds = [raw_kinds] if isinstance(raw_kinds, str) else raw_kinds
     if not isinstance(raw_kinds, list) or not raw_kinds:
@@ -252,11 +263,12 @@ def _when(m: MarkedMap) -> tuple[tuple[str, ...], tuple[str, ...]]:
         elif k in Kind.ALL:
             kinds.append(k)
         else:
-            raise _Problem(when.key_lines["kinds"], f"when.kinds: unknown kind {k!r}{_suggest(str(k), options)}")
+            raise _Problem(when.key_lines["kinds"],
+                           f"when.kinds: unknown kind {_q(k)}{_suggest(str(k), options)}")
     role = when.get("role", "any")
     if role not in (*WHEN_ROLES, "any"):
         raise _Problem(when.key_lines["role"],
-                       f"when.role: unknown role {role!r} (sender, receiver, member or any)")
+                       f"when.role: unknown role {_q(role)} (sender, receiver, member or any)")
     return tuple(dict.fromkeys(kinds)), ROLES if role == "any" else (role,)
 
 
@@ -266,7 +278,8 @@ def _cooldown(m: MarkedMap) -> int:
         return raw
     match = _DURATION_RE.match(raw) if isinstance(raw, str) else None
     if match is None:
-        raise _Problem(m.key_lines["cooldown"], f"'cooldown' must be seconds or e.g. '10m', '1h', got {raw!r}")
+        raise _Problem(m.key_lines["cooldown"],
+                       f"'cooldown' must be seconds or e.g. '10m', '1h', got {_q(raw)}")
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -278,7 +291,8 @@ def _cases(m: MarkedMap) -> tuple[Case, ...]:
             raise _Problem(m.key_lines["tests"], f"test #{i + 1} must be a mapping")
         for key in c:
             if key not in CASE_KEYS:
-                raise _Problem(c.key_lines[key], f"test: unknown key {key!r}{_suggest(str(key), CASE_KEYS)}")
+                raise _Problem(c.key_lines[key],
+                               f"test: unknown key {_q(key)}{_suggest(str(key), CASE_KEYS)}")
         name = str(c.get("name", f"#{i + 1}"))
         expect = _get(c, "expect", str, "hit, no_hit or error")
         _choice(c, "expect", expect, EXPECTS)
@@ -286,17 +300,19 @@ def _cases(m: MarkedMap) -> tuple[Case, ...]:
         for key, value in values.items():
             field = FIELDS.get(key)
             if field is None:
-                raise _Problem(values.key_lines[key], f"test {name!r}: unknown input {key!r}{_suggest(str(key), FIELDS)}")
+                raise _Problem(values.key_lines[key],
+                               f"test {_q(name)}: unknown input {_q(key)}{_suggest(str(key), FIELDS)}")
             ok = {NUM: isinstance(value, int | float) and not isinstance(value, bool),
                   STR: isinstance(value, str), BOOL: isinstance(value, bool)}[field.type]
             if not ok:
-                raise _Problem(values.key_lines[key], f"test {name!r}: input {key!r} must be {field.type}, got {value!r}")
+                raise _Problem(values.key_lines[key],
+                               f"test {_q(name)}: input {_q(key)} must be {field.type}, got {_q(value)}")
         lists = _get(c, "lists", dict, "a mapping of address -> list names", MarkedMap())
         norm = {}
         for addr, names in lists.items():
             names = [names] if isinstance(names, str) else names
             if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                raise _Problem(lists.key_lines[addr], f"test {name!r}: lists.{addr} must be list names")
+                raise _Problem(lists.key_lines[addr], f"test {_q(name)}: lists.{_q(addr)} must be list names")
             norm[str(addr)] = tuple(names)
         cases.append(Case(name, dict(values), norm, expect, c.line))
     return tuple(cases)

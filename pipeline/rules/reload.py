@@ -3,7 +3,8 @@
 The flow calls :meth:`RuleWatcher.poll` once per batch; it costs one monotonic-clock read until
 the check interval has passed, then a ``stat`` of each rule file. A changed file is reloaded with
 :func:`~pipeline.rules.engine.reload_ruleset`, so a broken edit leaves the old rules in force and
-is reported in ``last_errors`` and the log instead of stopping the pipeline.
+is reported in ``last_errors`` and the log instead of stopping the pipeline. Files are read through
+:mod:`pipeline.yamlsafe`, so an edit cannot make a reload cost more than its size allows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from pipeline.errors import RuleError
 from pipeline.rules.engine import RuleSet, reload_ruleset
 from pipeline.rules.loader import rule_files
+from pipeline.yamlsafe import MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +25,12 @@ log = logging.getLogger(__name__)
 class RuleWatcher:
     """Holds the current :class:`RuleSet` and swaps it when the rule files change on disk."""
 
-    def __init__(self, ruleset: RuleSet, paths: Sequence[str | Path], interval_s: float = 5.0) -> None:
+    def __init__(self, ruleset: RuleSet, paths: Sequence[str | Path], interval_s: float = 5.0, *,
+                 max_bytes: int = MAX_BYTES) -> None:
         self.ruleset = ruleset
         self.paths = list(paths)
         self.interval_s = interval_s
+        self.max_bytes = max_bytes  # a larger rule file is refused unread (analytics.max_yaml_bytes)
         self.last_errors: list[str] = []
         self._next_check = time.monotonic() + interval_s
         self._signature = self._stat()
@@ -55,7 +59,7 @@ class RuleWatcher:
         if signature == self._signature and not force:
             return False
         self._signature = signature
-        new, self.last_errors = reload_ruleset(self.ruleset, self.paths)
+        new, self.last_errors = reload_ruleset(self.ruleset, self.paths, max_bytes=self.max_bytes)
         changed = new is not self.ruleset
         self.ruleset = new
         return changed

@@ -1,65 +1,16 @@
-"""YAML reading that remembers where every key and value came from.
+"""Where inside a rule's condition an error is, as a position in the rule file.
 
-PyYAML's safe loader forgets positions once it builds dicts, but a rule error is only useful with
-``file:line``. This loader keeps, for every mapping, the line of each key and the node of each
-value (whose style and start mark let us place an error *inside* a multi-line condition), and
-rejects duplicate keys, which plain PyYAML silently lets the last one win.
+Reading the YAML itself is :mod:`pipeline.yamlsafe` (shared with ticket routing and list
+sidecars: no aliases, bounded size, ``file:line`` errors); its :class:`MarkedMap` keeps the node of
+every value, whose style and start mark let us place an expression error *inside* a multi-line
+condition.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import yaml
 
-from pipeline.errors import RuleError
-
-
-class MarkedMap(dict):
-    """A dict that also knows the 1-based line of itself, of each key, and each value's node."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
-    value_nodes: dict[Any, yaml.Node]
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> MarkedMap:
-    loader.flatten_mapping(node)
-    out = MarkedMap()
-    out.line = node.start_mark.line + 1
-    out.key_lines, out.value_nodes = {}, {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str | int | float | bool):
-            raise yaml.constructor.ConstructorError(
-                None, None, "mapping keys must be plain scalars", key_node.start_mark)
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = key_node.start_mark.line + 1
-        out.value_nodes[key] = value_node
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-
-
-def load_yaml(text: str, path: str) -> Any:
-    """Parse one YAML document; a syntax error becomes a :class:`RuleError` with ``path:line``."""
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark else 1
-        what = " ".join(p for p in (err.context, err.problem) if p)
-        raise RuleError(f"{path}:{line}: invalid YAML: {what}") from None
-    except yaml.YAMLError as err:
-        raise RuleError(f"{path}:1: invalid YAML: {err}") from None
+from pipeline.yamlsafe import MarkedMap, load_yaml  # noqa: F401 - re-exported for older imports
 
 
 def position_in_scalar(node: yaml.Node, source_lines: list[str], line: int, column: int) -> tuple[int, int]:

@@ -5,6 +5,7 @@ reported as ``file:line: message`` like the rule engine does, all problems at on
 documented in ``docs/tickets.md``. Routes are tried in order; an alert is sent by every route that
 matches it (one outbox item per destination and alert: a second route to the same destination is
 ignored), unless a matching route says ``continue: false`` (the default), which stops the search.
+What a loaded routing is (:class:`Routing` and its parts) lives in :mod:`pipeline.tickets.model`.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import RuleError
-from pipeline.records import SEVERITIES, Alert
-from pipeline.rules.yamlsrc import MarkedMap, load_yaml
+from pipeline.records import SEVERITIES
 from pipeline.tickets.errors import RoutingError
+from pipeline.tickets.model import DeliveryPolicy, Destination, Match, Route, Routing
+from pipeline.tickets.policy import DestinationPolicy, url_problem
 from pipeline.tickets.secrets import Secret, resolve_secret
+from pipeline.yamlsafe import MarkedMap, YamlError, load_yaml, read_yaml_file
+from pipeline.yamlsafe import excerpt as _q
+
+__all__ = ["DeliveryPolicy", "Destination", "Match", "Route", "Routing", "load_routing", "load_routing_text"]
 
 KINDS = ("webhook", "jira", "servicenow", "pagerduty", "opsgenie", "github")
 GROUPS = ("alert", "subject")
@@ -60,107 +64,10 @@ _DELIVERY = {"max_attempts": 12, "base_delay": 2, "max_delay": 600, "max_age": 8
 _TOP = ("dashboard_url", "delivery", "destinations", "routes")
 
 
-@dataclass(frozen=True)
-class Destination:
-    """One configured tracker or webhook endpoint; ``secrets`` values never reach a log."""
-
-    name: str
-    kind: str
-    options: Mapping[str, Any]
-    secrets: Mapping[str, tuple[Secret, ...]]
-    enabled: bool = True
-    timeout_s: float = 10.0
-    where: str = ""
-
-    @property
-    def url(self) -> str:
-        return str(self.options["url"]).rstrip("/")
-
-    def secret(self, name: str) -> str:
-        """The (first) secret called ``name``, revealed; '' when not configured."""
-        values = self.secrets.get(name, ())
-        return values[0].reveal() if values else ""
-
-
-@dataclass(frozen=True)
-class Match:
-    """All given conditions must hold; within a list, any value matches."""
-
-    min_severity: str = ""
-    severities: frozenset[str] = frozenset()
-    rules: frozenset[str] = frozenset()
-    tags: frozenset[str] = frozenset()
-    min_risk_score: float = 0.0
-    rule_action: bool = False  # the rule itself declares ``actions: [..., ticket]``
-    statuses: frozenset[str] = frozenset({"pending", "confirmed"})
-    sources: frozenset[str] = frozenset()
-
-    def __call__(self, alert: Alert, ticket_rules: frozenset[str]) -> bool:
-        if self.min_severity and _rank(alert.severity) < _rank(self.min_severity):
-            return False
-        if self.severities and alert.severity not in self.severities:
-            return False
-        if self.rules and alert.rule_id not in self.rules:
-            return False
-        if self.tags and not self.tags.intersection(alert.tags):
-            return False
-        if alert.risk_score < self.min_risk_score:
-            return False
-        if self.rule_action and alert.rule_id not in ticket_rules:
-            return False
-        if alert.status not in self.statuses:
-            return False
-        return not self.sources or alert.source in self.sources
-
-
-@dataclass(frozen=True)
-class Route:
-    name: str
-    match: Match
-    destinations: tuple[str, ...]
-    group: str = "alert"  # alert: one ticket per alert; subject: one per address and window
-    window_s: int = 3600
-    stop: bool = True
-    where: str = ""
-
-
-@dataclass(frozen=True)
-class DeliveryPolicy:
-    max_attempts: int = 12
-    base_delay_s: float = 2.0
-    max_delay_s: float = 600.0
-    max_age_s: float = 86400.0  # an item older than this (since first queued) goes dead
-    poll_interval_s: float = 1.0
-    batch: int = 200
-
-
-@dataclass(frozen=True)
-class Routing:
-    routes: tuple[Route, ...]
-    destinations: Mapping[str, Destination]
-    dashboard_url: str = "http://localhost:3000/d/tronrisk-alert?var-alert_id={alert_id}"
-    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
-    ticket_rules: frozenset[str] = frozenset()  # rule ids declaring ``actions: [ticket]``
-    source: str = "<string>"
-
-    def with_ticket_rules(self, rule_ids: frozenset[str]) -> Routing:
-        """The same routing knowing which rules declare the ``ticket`` action (``RuleSet.ticket_rule_ids``)."""
-        from dataclasses import replace
-
-        return replace(self, ticket_rules=frozenset(rule_ids))
-
-    def link(self, alert_id: str) -> str:
-        return self.dashboard_url.replace("{alert_id}", alert_id)
-
-
 def _empty() -> MarkedMap:
     m = MarkedMap()
     m.key_lines, m.value_nodes = {}, {}
     return m
-
-
-def _rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 class _Problem(Exception):
@@ -169,22 +76,31 @@ class _Problem(Exception):
         self.line = line
 
 
-def load_routing(path: str | Path, env: Mapping[str, str] | None = None) -> Routing:
-    """Load and validate a routing file; secrets of enabled destinations are resolved now."""
+def load_routing(path: str | Path, env: Mapping[str, str] | None = None,
+                 policy: DestinationPolicy | None = None) -> Routing:
+    """Load and validate a routing file; secrets of enabled destinations are resolved now.
+
+    ``policy`` (from the settings) bounds where destinations may point and where secret files may
+    be read from (by default the routing file's directory); see :mod:`pipeline.tickets.policy`.
+    """
     p = Path(path)
+    policy = policy or DestinationPolicy()
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise RoutingError([f"{p}: cannot read routing file: {err.strerror}"]) from None
-    return load_routing_text(text, str(p), os.environ if env is None else env, p.parent)
+        text = read_yaml_file(p, max_bytes=policy.max_yaml_bytes)
+    except YamlError as err:
+        raise RoutingError([str(err)]) from None
+    base = Path(policy.secrets_dir) if policy.secrets_dir else p.parent
+    return load_routing_text(text, str(p), os.environ if env is None else env, base, policy)
 
 
 def load_routing_text(text: str, path: str = "<string>", env: Mapping[str, str] | None = None,
-                      base: Path | None = None) -> Routing:
+                      base: Path | None = None, policy: DestinationPolicy | None = None) -> Routing:
+    """Load and validate routing YAML; ``{file: ...}`` secrets are read from under directory ``base``."""
     errors: list[str] = []
+    policy = policy or DestinationPolicy()
     try:
-        doc = load_yaml(text, path)
-    except RuleError as err:
+        doc = load_yaml(text, path, max_bytes=policy.max_yaml_bytes)
+    except YamlError as err:
         raise RoutingError([str(err)]) from None
     if not isinstance(doc, MarkedMap):
         raise RoutingError([f"{path}:1: a routing file is a mapping with 'destinations:' and 'routes:'"])
@@ -196,7 +112,7 @@ def load_routing_text(text: str, path: str = "<string>", env: Mapping[str, str] 
 
     for key in doc:
         if key not in _TOP:
-            problem(doc.key_lines[key], f"unknown top-level key {key!r}{_suggest(str(key), _TOP)}")
+            problem(doc.key_lines[key], f"unknown top-level key {_q(key)}{_suggest(str(key), _TOP)}")
     dashboard = doc.get("dashboard_url", Routing.dashboard_url)
     if not isinstance(dashboard, str) or "{alert_id}" not in dashboard:
         problem(doc.key_lines.get("dashboard_url", 1), "dashboard_url must be a string containing {alert_id}")
@@ -214,9 +130,9 @@ def load_routing_text(text: str, path: str = "<string>", env: Mapping[str, str] 
     for name, spec in dest_doc.items():
         line = dest_doc.key_lines[name]
         try:
-            destinations[name] = _destination(str(name), spec, line, path, env, base)
+            destinations[name] = _destination(str(name), spec, line, path, env, base, policy.allowed_hosts)
         except _Problem as p:
-            problem(p.line, f"destination {name!r}: {p}")
+            problem(p.line, f"destination {_q(name)}: {p}")
     routes: list[Route] = []
     route_doc = doc.get("routes", [])
     if not isinstance(route_doc, list):
@@ -230,15 +146,18 @@ def load_routing_text(text: str, path: str = "<string>", env: Mapping[str, str] 
             problem(p.line, f"route #{i + 1}: {p}")
             continue
         if route.name in seen:
-            problem(item.line, f"route {route.name!r}: duplicate name")
+            problem(item.line, f"route {_q(route.name)}: duplicate name")
         seen.add(route.name)
         routes.append(route)
     if errors:
         raise RoutingError(errors)
-    return Routing(tuple(routes), destinations, dashboard, delivery, source=path)
+    return Routing(tuple(routes), destinations, dashboard, delivery, source=path,
+                   allowed_hosts=policy.allowed_hosts)
 
 
 def _suggest(word: str, options: Any) -> str:
+    if len(word) > 64:
+        return ""
     close = difflib.get_close_matches(word, [str(o) for o in options], n=3, cutoff=0.6)
     return f"; did you mean {', '.join(close)}?" if close else ""
 
@@ -246,7 +165,7 @@ def _suggest(word: str, options: Any) -> str:
 def _check_keys(m: MarkedMap, allowed: Any, what: str) -> None:
     for key in m:
         if key not in allowed:
-            raise _Problem(m.key_lines[key], f"unknown {what} key {key!r}{_suggest(str(key), allowed)}; "
+            raise _Problem(m.key_lines[key], f"unknown {what} key {_q(key)}{_suggest(str(key), allowed)}; "
                                              f"known: {', '.join(allowed)}")
 
 
@@ -255,7 +174,8 @@ def _duration(value: Any, line: int, what: str) -> int:
         return value
     match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
     if not match or int(match.group(1)) <= 0:
-        raise _Problem(line, f"{what}: expected a positive duration (seconds or 30s/10m/1h/1d), got {value!r}")
+        raise _Problem(line,
+                       f"{what}: expected a positive duration (seconds or 30s/10m/1h/1d), got {_q(value)}")
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -269,9 +189,9 @@ def _delivery(m: Any) -> DeliveryPolicy:
         line = m.key_lines.get(key, m.line)
         if key in ("max_attempts", "batch"):
             if not isinstance(raw, int) or isinstance(raw, bool) or raw <= 0:
-                raise _Problem(line, f"{key}: expected a positive integer, got {raw!r}")
+                raise _Problem(line, f"{key}: expected a positive integer, got {_q(raw)}")
             values[key] = raw
-        elif isinstance(raw, float) and raw > 0:
+        elif isinstance(raw, float) and 0 < raw < float("inf"):
             values[key] = raw
         else:
             values[key] = _duration(raw, line, key)
@@ -279,14 +199,16 @@ def _delivery(m: Any) -> DeliveryPolicy:
                           float(values["max_age"]), float(values["poll_interval"]), int(values["batch"]))
 
 
-def _destination(name: str, m: Any, line: int, path: str, env: Mapping[str, str], base: Path) -> Destination:
+def _destination(name: str, m: Any, line: int, path: str, env: Mapping[str, str], base: Path,
+                 allowed_hosts: tuple[str, ...] = ()) -> Destination:
     if not _NAME.match(name):
         raise _Problem(line, "names are [a-z0-9_.-], starting with a letter or digit")
     if not isinstance(m, MarkedMap):
         raise _Problem(line, "must be a mapping with at least 'kind'")
     kind = m.get("kind")
     if kind not in KINDS:
-        raise _Problem(m.key_lines.get("kind", line), f"kind must be one of {', '.join(KINDS)}, got {kind!r}"
+        raise _Problem(m.key_lines.get("kind", line), f"kind must be one of {', '.join(KINDS)}, "
+                                                      f"got {_q(kind)}"
                        f"{_suggest(str(kind), KINDS)}")
     allowed = (*_COMMON, *_OPTIONS[kind], *_SECRETS[kind])
     _check_keys(m, allowed, f"{kind}")
@@ -295,21 +217,24 @@ def _destination(name: str, m: Any, line: int, path: str, env: Mapping[str, str]
         raise _Problem(m.key_lines["enabled"], "enabled must be true or false")
     timeout = m.get("timeout", 10)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
-        raise _Problem(m.key_lines.get("timeout", line), f"timeout: expected seconds in (0, 300], got {timeout!r}")
+        raise _Problem(m.key_lines.get("timeout", line),
+                       f"timeout: expected seconds in (0, 300], got {_q(timeout)}")
     options: dict[str, Any] = {}
     for key, (typ, default) in _OPTIONS[kind].items():
         if key not in m:
             if default is REQUIRED:
-                raise _Problem(line, f"missing required key {key!r} for kind {kind}")
+                raise _Problem(line, f"missing required key {_q(key)} for kind {kind}")
             options[key] = default
             continue
         if not isinstance(m[key], typ):
-            raise _Problem(m.key_lines[key], f"{key}: expected {getattr(typ, '__name__', typ)}, got {m[key]!r}")
+            raise _Problem(m.key_lines[key],
+                           f"{key}: expected {getattr(typ, '__name__', typ)}, got {_q(m[key])}")
         options[key] = m[key]
-    if not str(options["url"]).startswith(("http://", "https://")):
-        raise _Problem(m.key_lines.get("url", line), f"url: expected http(s)://..., got {options['url']!r}")
+    why = url_problem(str(options["url"]), allowed_hosts)
+    if why is not None:
+        raise _Problem(m.key_lines.get("url", line), f"url: {why}")
     if kind == "github" and not re.match(r"^[\w.-]+/[\w.-]+$", options["repo"]):
-        raise _Problem(m.key_lines["repo"], f"repo: expected owner/name, got {options['repo']!r}")
+        raise _Problem(m.key_lines["repo"], f"repo: expected owner/name, got {_q(options['repo'])}")
     secrets: dict[str, tuple[Secret, ...]] = {}
     for key, many in _SECRETS[kind].items():
         if key not in m:
@@ -339,7 +264,7 @@ def _check_secrets(kind: str, secrets: dict[str, tuple[Secret, ...]], options: d
         return
     (name,) = _SECRETS[kind]
     if not secrets.get(name):
-        raise _Problem(line, f"missing secret {name!r} for kind {kind}")
+        raise _Problem(line, f"missing secret {_q(name)} for kind {kind}")
     if kind == "webhook":
         for s in secrets[name]:
             raw = s.reveal().removeprefix("whsec_")
@@ -356,16 +281,18 @@ def _route(m: Any, i: int, path: str, destinations: set, line: int) -> Route:
     _check_keys(m, _ROUTE_KEYS, "route")
     name = m.get("name", f"route{i + 1}")
     if not isinstance(name, str) or not _NAME.match(name):
-        raise _Problem(m.key_lines.get("name", m.line), f"name must be [a-z0-9_.-], got {name!r}")
+        raise _Problem(m.key_lines.get("name", m.line), f"name must be [a-z0-9_.-], got {_q(name)}")
     dests = m.get("destinations")
     if not isinstance(dests, list) or not dests or not all(isinstance(d, str) for d in dests):
         raise _Problem(m.key_lines.get("destinations", m.line), "destinations: expected a non-empty list of names")
     for d in dests:
         if d not in destinations:
-            raise _Problem(m.key_lines["destinations"], f"unknown destination {d!r}{_suggest(d, destinations)}")
+            raise _Problem(m.key_lines["destinations"],
+                           f"unknown destination {_q(d)}{_suggest(d, destinations)}")
     group = m.get("group", "alert")
     if group not in GROUPS:
-        raise _Problem(m.key_lines.get("group", m.line), f"group must be one of {', '.join(GROUPS)}, got {group!r}")
+        raise _Problem(m.key_lines.get("group", m.line),
+                       f"group must be one of {', '.join(GROUPS)}, got {_q(group)}")
     window = _duration(m.get("window", 3600), m.key_lines.get("window", m.line), "window")
     if "window" in m and group != "subject":
         raise _Problem(m.key_lines["window"], "window applies to group: subject only")
@@ -388,17 +315,18 @@ def _match(m: Any, line: int) -> Match:
             raise _Problem(m.key_lines[key], f"match.{key}: expected a list of names")
         for v in value:
             if allowed and v not in allowed:
-                raise _Problem(m.key_lines[key], f"match.{key}: {v!r} is not one of {', '.join(allowed)}"
+                raise _Problem(m.key_lines[key], f"match.{key}: {_q(v)} is not one of {', '.join(allowed)}"
                                                  f"{_suggest(v, allowed)}")
         return frozenset(value)
 
     min_sev = m.get("min_severity", "")
     if min_sev and min_sev not in SEVERITIES:
-        raise _Problem(m.key_lines["min_severity"], f"match.min_severity: {min_sev!r} is not one of "
+        raise _Problem(m.key_lines["min_severity"], f"match.min_severity: {_q(min_sev)} is not one of "
                                                     f"{', '.join(SEVERITIES)}{_suggest(str(min_sev), SEVERITIES)}")
     score = m.get("min_risk_score", 0)
     if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 100:
-        raise _Problem(m.key_lines.get("min_risk_score", line), f"match.min_risk_score: expected 0..100, got {score!r}")
+        raise _Problem(m.key_lines.get("min_risk_score", line),
+                       f"match.min_risk_score: expected 0..100, got {_q(score)}")
     action = m.get("rule_action", False)
     if not isinstance(action, bool):
         raise _Problem(m.key_lines["rule_action"], "match.rule_action: expected true or false")

@@ -10,16 +10,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from pipeline.tickets.policy import DestinationPolicy
 from pipeline.tickets.routing import Routing, load_routing
 from pipeline.tickets.worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
 
 
-def routing_for(path: str | Path, ticket_rule_ids: frozenset[str] = frozenset()) -> Routing:
-    """Load the routing file, telling it which rules declare ``actions: [ticket]``."""
-    return load_routing(path).with_ticket_rules(ticket_rule_ids)
+def routing_for(settings: Any, ticket_rule_ids: frozenset[str] = frozenset()) -> Routing:
+    """Load ``settings.tickets.routing`` under the settings' destination policy, telling it which
+    rules declare ``actions: [ticket]``."""
+    policy = DestinationPolicy.from_settings(settings)
+    return load_routing(settings.tickets.routing, policy=policy).with_ticket_rules(ticket_rule_ids)
 
 
 def start_delivery(dsn: str, routing: Routing,

@@ -19,7 +19,10 @@ them, so the dataflow never waits for a tracker. Per item:
    destination waits as long (a rate limit is per destination); other 4xx -> ``dead`` (a
    request the tracker refuses will be refused again: fix the configuration, then ``tickets
    retry``); 410 Gone -> the destination is disabled and its items parked as ``disabled``;
-   past ``max_attempts`` or ``max_age`` -> ``dead`` with the last error.
+   past ``max_attempts`` or ``max_age`` -> ``dead`` with the last error. Redirects are not
+   followed (a 3xx is ``dead``: our headers never go to another URL), a URL outside the
+   destination policy is never requested (``dead``), and answers are read up to a cap
+   (:class:`pipeline.tickets.destinations.base.Http`).
 
 A group's alerts are delivered in event-time order, and a later alert waits while the first one
 has not created the ticket, so a group never opens two tickets. Every attempt lands in ``tickets``,
@@ -47,7 +50,7 @@ from pipeline.tickets.destinations import (
     TransportError,
     adapter_for,
 )
-from pipeline.tickets.destinations.base import HttpStatusError
+from pipeline.tickets.destinations.base import HttpStatusError, RefusedRequest
 from pipeline.tickets.outbox import DEAD, DELIVERED, DISABLED, RETRY, SENDING, OutboxItem
 from pipeline.tickets.routing import Routing
 from pipeline.tickets.store import OutboxStore, next_version
@@ -204,7 +207,7 @@ class DeliveryWorker:
             d = self.routing.destinations.get(dest)
             if d is None or not d.enabled:
                 return None
-            self._adapters[dest] = (adapter_for(d), Http(d.timeout_s))
+            self._adapters[dest] = (adapter_for(d), Http(d.timeout_s, self.routing.allowed_hosts))
         return self._adapters[dest]
 
     def _ticket(self, item: OutboxItem) -> Ticket | None:
@@ -273,6 +276,8 @@ class DeliveryWorker:
             result = _Result(RETRY, error=f"no answer: {err}")
         except HttpStatusError as err:
             result = self._classify(adapter, msg, err.response, ticket, lookup=True)
+        except RefusedRequest as err:  # the URL breaks the destination policy: fix the routing file
+            result = _Result(DEAD, error=str(err))
         duration = int((time.monotonic() - started) * 1000)
         self._record(current, now, result, action, attempt, duration)
         return result.outcome
@@ -291,6 +296,8 @@ class DeliveryWorker:
         if 200 <= status < 300 and not lookup:
             return _Result(DELIVERED, status, ticket=adapter.parse(msg, response, ticket))
         text = response.body[:300].decode("utf-8", "replace").replace("\n", " ")
+        if 300 <= status < 400:  # never followed: requests would re-send our credentials to the Location
+            text = "redirect not followed; point the destination at the final URL"
         error = f"{'lookup ' if lookup else ''}HTTP {status}: {text}"
         if status == 410:
             return _Result(DISABLED, status, error)

@@ -34,6 +34,9 @@ def test_train_from_real_blocks_writes_a_loadable_model(tmp_path: Path, capsys: 
     assert card["training"]["rows"] > 100
     assert f"version {card['version']}" in out and "blocks 60836289 .. 61132092" in out
     assert load(tmp_path / "m" / "hbos").version == card["version"] and card["params"] == {"n_bins": 8}
+    assert f"sha256 {card['sha256']} (pin it: analytics.model_sha256)" in out
+    assert load(tmp_path / "m" / "hbos", sha256=card["sha256"]).version == card["version"]
+    assert sorted(p.name for p in (tmp_path / "m" / "hbos").iterdir()) == ["card.json", "detector.npz"]
     forest = json.loads((tmp_path / "m" / "iforest" / "card.json").read_text())
     assert forest["params"] == {"n_estimators": 10} and "model iforest (iforest)" in out
 

@@ -45,7 +45,7 @@ def test_shipped_routing_enabled_needs_its_secrets(tmp_path):
     ("kind: webhook", "kind: webhok", "routing.yaml:3: destination 'hook': kind must be one of"),
     ("kind: webhook", "kind: webhok", "did you mean webhook?"),
     ("    url: https://example.com/hook\n", "", "routing.yaml:2: destination 'hook': missing required key 'url'"),
-    ("url: https://example.com/hook", "url: ftp://x", "routing.yaml:4: destination 'hook': url: expected http(s)"),
+    ("url: https://example.com/hook", "url: ftp://x", "routing.yaml:4: destination 'hook': url: expected https://"),
     ("url: https", "urll: https", "routing.yaml:4: destination 'hook': unknown webhook key 'urll'; did you mean url?"),
     ("secrets: [{env: HOOK_NEW}]", "secrets: [whsec_abc]", "routing.yaml:5: destination 'hook': secrets: a secret is"),
     ("secrets: [{env: HOOK_NEW}]", "secrets: {env: HOOK_NEW}", "secrets: expected a list of secrets"),

@@ -50,5 +50,5 @@ def test_after_rotation_only_the_new_secret_signs(tracker, storage):
 
 def test_secret_must_be_whsec_base64():
     with pytest.raises(RoutingError, match=r"routing.yaml:5: destination 'hook'.*env:HOOK_NEW: expected whsec_"):
-        load_routing_text(routing_yaml("http://x").replace("DESTS", "hook"), "routing.yaml",
+        load_routing_text(routing_yaml("https://x.example").replace("DESTS", "hook"), "routing.yaml",
                           {**ENV, "HOOK_NEW": "not base64 !"})

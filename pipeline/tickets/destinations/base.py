@@ -9,11 +9,19 @@ what the worker needs after an attempt whose outcome is unknown (timeout, crash 
 * ``find`` - otherwise, can we find the ticket an unacknowledged attempt may have created
   (Jira by label, GitHub by a marker in the body, ServiceNow by ``correlation_id``)?
 * the same two for appending a later alert of a group to an existing ticket.
+
+:class:`Http` is the only way out: it checks every URL against the destination policy
+(:mod:`pipeline.tickets.policy`), never follows a redirect (``requests`` would re-send our
+``Authorization`` header to wherever a 3xx points) and reads at most ``max_response_bytes`` of an
+answer within the destination's timeout, so a hostile or broken endpoint cannot hold the worker or
+fill its memory.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -21,9 +29,12 @@ from typing import Any, NamedTuple
 import requests
 
 from pipeline.records import Alert
+from pipeline.tickets.policy import url_problem
 from pipeline.tickets.routing import Destination
 
 USER_AGENT = "tronrisk-tickets/1"
+MAX_RESPONSE_BYTES = 64 * 1024  # an answer names a ticket: a few hundred bytes
+MAX_LOOKUP_BYTES = 8 << 20  # a look-up lists issues or comments (GitHub: 100 bodies per page)
 
 
 class Ticket(NamedTuple):
@@ -85,12 +96,14 @@ class Request:
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
     params: tuple[tuple[str, str], ...] = ()
+    max_response_bytes: int = MAX_RESPONSE_BYTES  # look-ups ask for more (MAX_LOOKUP_BYTES)
 
 
 class Response(NamedTuple):
     status: int
     headers: dict[str, str]
-    body: bytes
+    body: bytes  # at most the request's max_response_bytes
+    truncated: bool = False  # the answer was longer than that
 
     def json(self) -> Any:
         try:
@@ -103,29 +116,65 @@ class TransportError(Exception):
     """No HTTP answer (timeout, refused, reset): the request may or may not have arrived."""
 
 
-class Http:
-    """requests with a per-destination timeout; never raises for an HTTP status."""
+class RefusedRequest(Exception):
+    """The request was not sent: its URL breaks the destination policy (a configuration error)."""
 
-    def __init__(self, timeout_s: float) -> None:
+
+class Http:
+    """requests with a per-destination timeout; never raises for an HTTP status.
+
+    ``allowed_hosts`` is ``tickets.allowed_hosts``; every URL is checked before it is sent.
+    """
+
+    def __init__(self, timeout_s: float, allowed_hosts: Sequence[str] = ()) -> None:
         self.timeout_s = timeout_s
+        self.allowed_hosts = tuple(allowed_hosts)
         self.session = requests.Session()
 
     def send(self, req: Request) -> Response:
-        headers = {"User-Agent": USER_AGENT, **dict(req.headers)}
+        why = url_problem(req.url, self.allowed_hosts)
+        if why is not None:
+            raise RefusedRequest(f"not sent: {why}")
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **dict(req.headers)}
         if req.json is not None:
             body = json.dumps(req.json, separators=(",", ":")).encode()
             headers.setdefault("Content-Type", "application/json")
         else:
             body = req.body
         try:
-            r = self.session.request(req.method, req.url, data=body, headers=headers,
-                                     params=list(req.params) or None, timeout=self.timeout_s)
+            r = self.session.request(req.method, req.url, data=body, headers=headers, stream=True,
+                                     params=list(req.params) or None, timeout=self.timeout_s,
+                                     allow_redirects=False)
+            deadline = time.monotonic() + self.timeout_s  # requests bounds each read; the body gets one more
+            try:
+                content, truncated = _read_capped(r, req.max_response_bytes, deadline)
+            finally:
+                r.close()
         except requests.RequestException as err:
             raise TransportError(f"{type(err).__name__}: {_first_line(err)}") from None
-        return Response(r.status_code, dict(r.headers), r.content)
+        return Response(r.status_code, dict(r.headers), content, truncated)
 
     def close(self) -> None:
         self.session.close()
+
+
+def _read_capped(r: requests.Response, limit: int, deadline: float) -> tuple[bytes, bool]:
+    """At most ``limit`` bytes of the body, read before ``deadline``; (bytes, longer than that?).
+
+    The body is read as sent (we ask for ``identity``; a compressed answer stays compressed and is
+    simply not JSON), so a small answer cannot expand into a large one.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    read = getattr(r.raw, "read1", r.raw.read)  # urllib3 2: whatever has arrived, not a full 16 KiB
+    while chunk := read(16384, decode_content=False):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+        if time.monotonic() > deadline:
+            raise requests.Timeout("answer not complete within the timeout")
+    return b"".join(chunks), False
 
 
 def _first_line(err: Exception) -> str:
@@ -142,8 +191,11 @@ class HttpStatusError(Exception):
 
 
 def checked(response: Response) -> Response:
+    """A look-up's answer, whole and 2xx: a cut answer must not read as "no such ticket"."""
     if not 200 <= response.status < 300:
         raise HttpStatusError(response)
+    if response.truncated:
+        raise TransportError(f"look-up answer longer than {len(response.body)} bytes; not read")
     return response
 
 

@@ -8,7 +8,16 @@ search API, whose index lags) and looks for the marker before creating again.
 
 from __future__ import annotations
 
-from pipeline.tickets.destinations.base import Adapter, Http, Message, Request, Response, Ticket, checked
+from pipeline.tickets.destinations.base import (
+    MAX_LOOKUP_BYTES,
+    Adapter,
+    Http,
+    Message,
+    Request,
+    Response,
+    Ticket,
+    checked,
+)
 
 
 class GitHubAdapter(Adapter):
@@ -47,7 +56,8 @@ class GitHubAdapter(Adapter):
             params.append(("labels", labels[0]))
         for page in (1, 2, 3):
             issues = checked(http.send(Request("GET", f"{self._repo()}/issues", headers=self.auth_headers(),
-                                               params=(*params, ("page", str(page)))))).json() or []
+                                               params=(*params, ("page", str(page))),
+                                               max_response_bytes=MAX_LOOKUP_BYTES))).json() or []
             for issue in issues:
                 if "pull_request" not in issue and marker in (issue.get("body") or ""):
                     return Ticket(str(issue["number"]), str(issue.get("html_url", "")))
@@ -59,5 +69,5 @@ class GitHubAdapter(Adapter):
         marker = f"<!-- tronrisk-alert:{msg.alert.alert_id} -->"
         comments = checked(http.send(Request(
             "GET", f"{self._repo()}/issues/{ticket.external_id}/comments", headers=self.auth_headers(),
-            params=(("per_page", "100"),)))).json() or []
+            params=(("per_page", "100"),), max_response_bytes=MAX_LOOKUP_BYTES))).json() or []
         return any(marker in (c.get("body") or "") for c in comments)

@@ -11,7 +11,16 @@ from __future__ import annotations
 import base64
 import json
 
-from pipeline.tickets.destinations.base import Adapter, Http, Message, Request, Response, Ticket, checked
+from pipeline.tickets.destinations.base import (
+    MAX_LOOKUP_BYTES,
+    Adapter,
+    Http,
+    Message,
+    Request,
+    Response,
+    Ticket,
+    checked,
+)
 
 
 def adf(msg: Message) -> dict:
@@ -66,7 +75,7 @@ class JiraAdapter(Adapter):
     def find(self, http: Http, msg: Message) -> Ticket | None:
         req = Request("POST", f"{self.dest.url}/rest/api/3/search/jql", headers=self.auth_headers(), json={
             "jql": f'labels = "{self.group_label(msg)}" ORDER BY created ASC', "fields": ["summary"],
-            "maxResults": 1})
+            "maxResults": 1}, max_response_bytes=MAX_LOOKUP_BYTES)
         issues = (checked(http.send(req)).json() or {}).get("issues") or []
         if not issues:
             return None
@@ -75,7 +84,8 @@ class JiraAdapter(Adapter):
 
     def find_append(self, http: Http, msg: Message, ticket: Ticket) -> bool:
         req = Request("GET", f"{self.dest.url}/rest/api/3/issue/{ticket.external_id}/comment",
-                      headers=self.auth_headers(), params=(("maxResults", "100"), ("orderBy", "-created")))
+                      headers=self.auth_headers(), params=(("maxResults", "100"), ("orderBy", "-created")),
+                      max_response_bytes=MAX_LOOKUP_BYTES)
         comments = (checked(http.send(req)).json() or {}).get("comments") or []
         marker = f"tronrisk-alert:{msg.alert.alert_id}"
         return any(marker in json.dumps(c.get("body")) for c in comments)

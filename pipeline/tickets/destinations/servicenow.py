@@ -10,7 +10,16 @@ from __future__ import annotations
 
 import base64
 
-from pipeline.tickets.destinations.base import Adapter, Http, Message, Request, Response, Ticket, checked
+from pipeline.tickets.destinations.base import (
+    MAX_LOOKUP_BYTES,
+    Adapter,
+    Http,
+    Message,
+    Request,
+    Response,
+    Ticket,
+    checked,
+)
 
 # severity -> (urgency, impact); 1 = high
 _LEVELS = {"critical": ("1", "1"), "high": ("1", "2"), "medium": ("2", "2"), "low": ("3", "3"), "info": ("3", "3")}
@@ -57,6 +66,6 @@ class ServiceNowAdapter(Adapter):
     def find(self, http: Http, msg: Message) -> Ticket | None:
         req = Request("GET", self._table(), headers=self.auth_headers(), params=(
             ("sysparm_query", f"correlation_id={msg.group_id}"), ("sysparm_fields", "sys_id,number"),
-            ("sysparm_limit", "1")))
+            ("sysparm_limit", "1")), max_response_bytes=MAX_LOOKUP_BYTES)
         rows = (checked(http.send(req)).json() or {}).get("result") or []
         return Ticket(str(rows[0]["number"]), self._url(str(rows[0]["sys_id"]))) if rows else None
