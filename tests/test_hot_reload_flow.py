@@ -70,7 +70,9 @@ def test_edited_lists_and_rules_reach_the_running_flow_and_the_audit_trail(chdb_
     target, _ = _busiest_receiver(sim_chain)
     settings = load_settings(env={}, overrides={
         "clickhouse.dsn": chdb_dsn, "analytics.model": "", "analytics.rules": [str(rules)],
-        "analytics.watchlists": str(lists), "analytics.reload_interval_s": 0.001})
+        "analytics.watchlists": str(lists), "analytics.reload_interval_s": 0.001,
+        # this test counts the hits of a rule added mid-run: no budget, no correlation in between
+        "analytics.alert_budget_per_1k": 0, "analytics.correlation_window_s": 0})
 
     decoded: list[int] = []
 
