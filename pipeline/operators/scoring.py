@@ -158,7 +158,7 @@ class ScoringStage:
             return None
         done = self._ready()
         if not done:
-            if force and self._extra:
+            if force and self._extra and not self._pending:
                 extra, self._extra = self._extra, []
                 alerts, suppressed = self._finish([], extra)
                 if suppressed:
@@ -176,20 +176,25 @@ class ScoringStage:
             tx_counts.append((b, p.tx_count))
         self._next_seq += len(done)
         self._complete_rows = sum(len(p.updates) for p in self._pending.values() if p.complete)
-        extra, self._extra = self._extra, []
-        finished, suppressed = self._finish(rows, rule_alerts + extra)
+        finished, suppressed = self._finish(rows, rule_alerts)
+        # End-of-input alerts go out once every block is scored, after them, finished without
+        # anomaly rows: whichever batch they arrive in, they are admitted the same way.
+        extra: list[Alert] = []
+        if self._extra and not self._pending:
+            extra, more = self._finish([], self._extra)
+            self._extra = []
+            suppressed += more
         if suppressed:
             self._note(suppressed)
         if self.governor is None:
-            return Scored(finished, rows, len(done), suppressed)
+            return Scored(finished + extra, rows, len(done), suppressed)
         by_block: dict[int, list[Alert]] = {}
         for a in finished:
             by_block.setdefault(a.block_number, []).append(a)
         alerts: list[Alert] = []  # the budget sees one block at a time, whatever the batch
         for b, tx_count in tx_counts:
             alerts.extend(self.governor.admit(by_block.pop(b, []), tx_count))
-        for b in sorted(by_block):  # extra alerts of blocks scored before
-            alerts.extend(self.governor.admit(by_block[b], 0))
+        alerts.extend(self.governor.admit(extra, 0))
         return Scored(alerts, rows, len(done), suppressed)
 
     def _admit(self, alerts: list[Alert], tx_count: int) -> list[Alert]:
