@@ -26,8 +26,10 @@ from pipeline.assemble import analytics_spec
 from pipeline.config import Settings
 from pipeline.offline import FeatureEngine
 from pipeline.operators.aggregates import MinuteAggregator
+from pipeline.operators.alert_budget import AlertGovernor
 from pipeline.operators.decode import decode_block
 from pipeline.operators.scoring import ScoringStage
+from pipeline.operators.structures import StructureDetector
 from pipeline.records import DecodedBlock
 from pipeline.sinks.rows import block_rows, checkpoint_row, dead_letter_rows, feature_rows
 from pipeline.sinks.writer import ClickHouseWriter
@@ -63,13 +65,16 @@ def measure_stages(paths: list[str], settings: Settings) -> dict[str, Any]:
     clock = dict.fromkeys(STAGES, 0.0)
     counts = {"blocks": 0, "transactions": 0, "records": 0, "updates": 0, "scored_rows": 0,
               "rule_alerts": 0, "alerts": 0, "score_calls": 0}
-    scoring = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms)
+    governor = AlertGovernor(spec.budget) if spec.budget is not None else None
+    scoring = ScoringStage(spec.scorer, spec.min_score_rows, spec.anomaly_cooldown_ms, governor)
+    structures = StructureDetector(spec.structures) if spec.structures is not None else None
     last = -1
 
-    def score(number: int, updates: list, alerts: list, force: bool = False) -> None:
+    def score(number: int, updates: list, alerts: list, force: bool = False, found: list = (),
+              tx_count: int = 0) -> None:
         t0 = time.perf_counter()
         if number >= 0:
-            scoring.expect(number, len(updates), counts["blocks"])
+            scoring.expect(number, len(updates), counts["blocks"], found, tx_count)
             scoring.add(number, updates, alerts)
         scored = scoring.take(force=force)
         clock["anomaly"] += time.perf_counter() - t0
@@ -98,6 +103,7 @@ def measure_stages(paths: list[str], settings: Settings) -> dict[str, Any]:
             counts["transactions"] += block.block.tx_count
             counts["records"] += len(block.transfers)
             updates = engine.process(block)
+            found = structures.process(block.transfers) if structures is not None else []
             t2 = time.perf_counter()
             alerts = rules.evaluate(updates) if rules is not None else []
             t3 = time.perf_counter()
@@ -105,7 +111,7 @@ def measure_stages(paths: list[str], settings: Settings) -> dict[str, Any]:
             clock["rules"] += t3 - t2
             counts["updates"] += len(updates)
             counts["rule_alerts"] += len(alerts)
-            score(block.block.number, updates, alerts)
+            score(block.block.number, updates, alerts, found=found, tx_count=block.block.tx_count)
             counts["blocks"] += 1
             t0 = time.perf_counter()
             writer.add("blocks", block_rows([block.block]))
@@ -117,6 +123,8 @@ def measure_stages(paths: list[str], settings: Settings) -> dict[str, Any]:
             if writer.due():
                 writer.flush()
             clock["sinks"] += time.perf_counter() - t0
+        if structures is not None:  # what was still settling when the input ended, as the flow does
+            scoring.extra(structures.flush())
         score(-1, [], [], force=True)
         t0 = time.perf_counter()
         writer.add("minute_stats", minutes.flush())
