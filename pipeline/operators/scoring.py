@@ -58,12 +58,13 @@ class Scored(NamedTuple):
 
 
 class _Pending:
-    __slots__ = ("alerts", "expected", "seq", "tx_count", "updates")
+    __slots__ = ("alerts", "expected", "found", "seq", "tx_count", "updates")
 
     def __init__(self) -> None:
         self.expected = -1  # unknown until the graph stage's announcement arrives
         self.seq = -1
         self.tx_count = 0
+        self.found: list[Alert] = []  # the graph stage's own alerts (structures) confirmed at this block
         self.updates: list[AddressUpdate] = []
         self.alerts: list[Alert] = []
 
@@ -106,7 +107,7 @@ class ScoringStage:
         p.expected = updates
         p.seq = seq
         p.tx_count = tx_count
-        p.alerts.extend(alerts)
+        p.found.extend(alerts)
         self._by_seq[seq] = block_number
         if p.complete:
             self._complete_rows += len(p.updates)
@@ -168,15 +169,23 @@ class ScoringStage:
         rows: list[AddressUpdate] = []
         rule_alerts: list[Alert] = []
         tx_counts: list[tuple[int, int]] = []
+        found: dict[int, list[Alert]] = {}
         for b in done:
             p = self._pending.pop(b)
             del self._by_seq[p.seq]
             rows.extend(latest_per_address(p.updates))
             rule_alerts.extend(p.alerts)
             tx_counts.append((b, p.tx_count))
+            if p.found:
+                found[b] = p.found
         self._next_seq += len(done)
         self._complete_rows = sum(len(p.updates) for p in self._pending.values() if p.complete)
         finished, suppressed = self._finish(rows, rule_alerts)
+        # A structure is confirmed blocks after the transfer it names: it is finished without
+        # anomaly rows and admitted with the block that confirmed it, so batching cannot move it.
+        for b, alerts_b in found.items():
+            found[b], more = self._finish([], alerts_b)
+            suppressed += more
         # End-of-input alerts go out once every block is scored, after them, finished without
         # anomaly rows: whichever batch they arrive in, they are admitted the same way.
         extra: list[Alert] = []
@@ -187,13 +196,15 @@ class ScoringStage:
         if suppressed:
             self._note(suppressed)
         if self.governor is None:
-            return Scored(finished + extra, rows, len(done), suppressed)
+            return Scored(finished + [a for b in found for a in found[b]] + extra, rows, len(done), suppressed)
         by_block: dict[int, list[Alert]] = {}
         for a in finished:
             by_block.setdefault(a.block_number, []).append(a)
         alerts: list[Alert] = []  # the budget sees one block at a time, whatever the batch
         for b, tx_count in tx_counts:
-            alerts.extend(self.governor.admit(by_block.pop(b, []), tx_count))
+            alerts.extend(self.governor.admit(by_block.pop(b, []) + found.get(b, []), tx_count))
+        for b in sorted(by_block):  # none expected: every rule and model alert is of a block scored here
+            alerts.extend(self.governor.admit(by_block[b], 0))
         alerts.extend(self.governor.admit(extra, 0))
         return Scored(alerts, rows, len(done), suppressed)
 
