@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,25 +151,29 @@ def run_suite(split: str = "all", cache: Path = Path("data/suite"), config: str 
 
     failures: list[str] = []
     outcomes: dict[str, JobOutcome] = {}
+    reports: dict[str, Report] = {}
+    doc: dict[str, Any] = {"split": split, "config": config, "floors": floors.__dict__, "splits": {}, "chains": {}}
     with ThreadPoolExecutor(max_workers=jobs) as pool_:
-        futures = {j.name: pool_.submit(replay_job, j, cache, config, advance) for j in todo}
-        for name, fut in futures.items():
+        futures = [pool_.submit(replay_job, j, cache, config, advance) for j in todo]
+        for fut in as_completed(futures):  # each chain's table as soon as its replay is done
             try:
-                outcomes[name] = fut.result()
+                o = fut.result()
             except SuiteError as err:
                 failures.append(str(err))
+                continue
+            outcomes[o.job.name] = o
+            reports[o.job.name] = report = evaluate(o.alerts, load_labels(o.job.folder), o.tx_count)
+            if o.job.split != "amlsim":
+                doc["chains"][o.job.name] = dict(report.as_dict(), split=o.job.split, seconds=round(o.seconds, 1))
+                with lock:
+                    bar.clear()
+                    say("\n" + format_chain(ChainResult(o.job.name, o.job.split, report, o.seconds)))
+                    bar.refresh()
     bar.close()
-    doc: dict[str, Any] = {"split": split, "config": config, "floors": floors.__dict__, "splits": {}, "chains": {}}
     summaries = {}
     for split_name in ("tuning", "validation"):
-        results = []
-        for job in (j for j in todo if j.split == split_name and j.name in outcomes):
-            o = outcomes[job.name]
-            report = evaluate(o.alerts, load_labels(job.folder), o.tx_count)
-            results.append(ChainResult(job.name, split_name, report, o.seconds))
-            doc["chains"][job.name] = dict(report.as_dict(), split=split_name, seconds=round(o.seconds, 1))
-            say("")
-            say(format_chain(results[-1]))
+        results = [ChainResult(j.name, split_name, reports[j.name], outcomes[j.name].seconds)
+                   for j in todo if j.split == split_name and j.name in outcomes]
         if results:
             summaries[split_name] = summary = pool(split_name, results)
             say("")
@@ -178,8 +182,7 @@ def run_suite(split: str = "all", cache: Path = Path("data/suite"), config: str 
     aml_report: Report | None = None
     if amlsim is not None and amlsim.name in outcomes:
         o = outcomes[amlsim.name]
-        job = next(j for j in todo if j.name == amlsim.name)
-        aml_report = evaluate(o.alerts, load_labels(job.folder), o.tx_count)
+        aml_report = reports[amlsim.name]
         say("")
         say(format_amlsim(amlsim.name, aml_report, o.seconds))
         doc["amlsim"] = dict(aml_report.as_dict(), name=amlsim.name, seconds=round(o.seconds, 1),

@@ -91,3 +91,15 @@ def test_evaluate_suite_end_to_end_on_a_tiny_suite(tmp_path: Path, monkeypatch: 
         assert chain["tx_count"] > 1000 and len(chain["episodes"]) == 12
         assert all(e["episodes"] == 1 for e in chain["episodes"])
     assert not (tmp_path / "cache" / "runs").exists() or not any((tmp_path / "cache" / "runs").iterdir())
+
+
+def test_a_failing_replay_is_one_line_naming_the_chain_and_the_workers_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(suite_module, "SUITE", (SuiteChain("tiny-bad", "tuning", TUNING, 5, 20, 1, 2_000),))
+    config = tmp_path / "bad.toml"
+    config.write_text("[analytics]\nno_such_setting = 1\n")
+    code = main(["evaluate", "--suite", "--cache", str(tmp_path / "cache"), "--no-amlsim", "--no-progress",
+                 "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "tiny-bad: replay failed" in err and "no_such_setting" in err
