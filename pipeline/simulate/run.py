@@ -62,6 +62,7 @@ def simulate(cfg: SimConfig, out_dir: Path, progress: bool | None = None) -> dic
     ``progress`` None shows a bar on long runs only (tqdm hides it when stderr is not a tty).
     """
     out = output.prepare_dir(out_dir)
+    version = generator_version()  # read before generating: the code that runs is the code on disk now
     sim = Simulator(cfg)
     t0 = time.perf_counter()
     with output.gc_paused():
@@ -76,7 +77,7 @@ def simulate(cfg: SimConfig, out_dir: Path, progress: bool | None = None) -> dic
         "generator": "pipeline.simulate",
         "seed": cfg.seed,
         "profile": cfg.profile.name,
-        "generator_version": generator_version(),
+        "generator_version": version,
         "blocks": n_blocks,
         "visible": cfg.visible,
         "start_height": cfg.start_height,
